@@ -8,3 +8,5 @@ export * from './rights.js';
 export * from './memory.js';
 export * from './explain.js';
 export * from './walk.js';
+export * from './cpu.js';
+export * from './tree.js';
