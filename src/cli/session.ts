@@ -1,0 +1,119 @@
+/**
+ * A CLI session: the target the options name, its CPU state with the command line's overrides on
+ * top, the paging context derived from it, and the notes that say what was assumed.
+ */
+import type { CpuState } from '../paging/cpu.js';
+import { pagingContext, type CpuFeatures, type PagingContext, type PagingMode } from '../paging/mode.js';
+import { CR0, CR4, EFER } from '../paging/registers.js';
+import { openDump } from '../target/dump.js';
+import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
+import type { Target } from '../target/target.js';
+import { UsageError } from './errors.js';
+import { parseAddress, parseNumber, parseSmall, type SymbolLookup } from './numbers.js';
+
+/** The target and override options every target-using command takes. */
+export interface TargetOptions {
+  dump?: string;
+  cr0?: string;
+  cr3?: string;
+  cr4?: string;
+  efer?: string;
+  mode?: string;
+  maxphyaddr?: string;
+  /** commander's negatable `--no-1g-pages`: false when given. */
+  '1gPages'?: boolean;
+  pkru?: string;
+  elf?: string;
+}
+
+/** An open target with everything derived from it. */
+export interface Session {
+  target: Target;
+  /** The CPU state with the overrides applied. */
+  cpu: CpuState;
+  features: CpuFeatures;
+  ctx: PagingContext;
+  /** What was assumed or inferred, for the user. */
+  notes: string[];
+  symbols: SymbolTable | null;
+  /** Resolves an address argument (numbers, and symbols with --elf). */
+  address(text: string, what: string): bigint;
+  close(): Promise<void>;
+}
+
+/** Opens the target named by the options; throws UsageError when none is. */
+export async function openTarget(o: TargetOptions): Promise<Target> {
+  if (o.dump) return openDump(o.dump);
+  throw new UsageError('no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU\'s dump-guest-memory)');
+}
+
+const MODE_REGS: Record<Exclude<PagingMode, 'none'>, { cr0: bigint; cr4: bigint; efer: bigint }> = {
+  '32-bit': { cr0: CR0.PG | CR0.WP | CR0.PE, cr4: CR4.PSE, efer: 0n },
+  PAE: { cr0: CR0.PG | CR0.WP | CR0.PE, cr4: CR4.PAE, efer: EFER.NXE },
+  '4-level': { cr0: CR0.PG | CR0.WP | CR0.PE, cr4: CR4.PAE, efer: EFER.LME | EFER.LMA | EFER.NXE },
+  '5-level': { cr0: CR0.PG | CR0.WP | CR0.PE, cr4: CR4.PAE | CR4.LA57, efer: EFER.LME | EFER.LMA | EFER.NXE },
+};
+
+/** Parses `--mode` (32-bit, pae, 4-level, 5-level; case-insensitive). */
+export function parseMode(text: string): Exclude<PagingMode, 'none'> {
+  const t = text.trim().toLowerCase();
+  const m = ({ '32-bit': '32-bit', '32': '32-bit', pae: 'PAE', '4-level': '4-level', '4': '4-level', '5-level': '5-level', '5': '5-level' } as const)[t];
+  if (!m) throw new UsageError(`--mode: expected 32-bit, pae, 4-level or 5-level, got '${text}'`);
+  return m;
+}
+
+/**
+ * Applies the command line's register overrides to `cpu`. A target without registers (a raw
+ * image) walks in 4-level long mode unless told otherwise, with a note.
+ */
+export function applyOverrides(cpu: CpuState, o: TargetOptions, notes: string[]): CpuState {
+  const out: CpuState = { ...cpu, notes: [...cpu.notes] };
+  const noRegisters = cpu.cr0 === 0n && cpu.cr3 === 0n && cpu.cr4 === 0n && cpu.efer === 0n;
+  if (o.mode !== undefined) {
+    Object.assign(out, MODE_REGS[parseMode(o.mode)]);
+  } else if (noRegisters && o.cr3 !== undefined && o.cr0 === undefined && o.cr4 === undefined) {
+    Object.assign(out, MODE_REGS['4-level']);
+    notes.push('the target has no paging registers: assuming 4-level long mode with CR0.WP and EFER.NXE (pass --mode or --cr0/--cr4/--efer to say otherwise)');
+  }
+  if (o.cr0 !== undefined) out.cr0 = parseNumber(o.cr0, '--cr0');
+  if (o.cr3 !== undefined) out.cr3 = parseNumber(o.cr3, '--cr3');
+  if (o.cr4 !== undefined) out.cr4 = parseNumber(o.cr4, '--cr4');
+  if (o.efer !== undefined) out.efer = parseNumber(o.efer, '--efer');
+  if (o.pkru !== undefined) out.pkru = Number(parseNumber(o.pkru, '--pkru', 0xffffffffn));
+  // Notes that tell the user to pass an option they have passed no longer apply.
+  const given = (['cr0', 'cr3', 'cr4', 'efer', 'mode'] as const).filter((k) => o[k] !== undefined);
+  out.notes = out.notes.filter((n) => !given.some((k) => n.includes(`--${k}`)));
+  return out;
+}
+
+/** Opens a session for the options. */
+export async function openSession(o: TargetOptions): Promise<Session> {
+  const symbols = o.elf ? await loadElfSymbols(o.elf) : null;
+  const target = await openTarget(o);
+  try {
+    const notes: string[] = [];
+    const cpu = applyOverrides(await target.cpuState(), o, notes);
+    const known = await target.cpuFeatures();
+    const features: CpuFeatures = { ...known };
+    if (o.maxphyaddr !== undefined) features.maxPhyAddr = parseSmall(o.maxphyaddr, '--maxphyaddr', 32, 52);
+    else if (known.maxPhyAddr === undefined) notes.push('MAXPHYADDR is unknown: assuming 52 (pass --maxphyaddr N, e.g. 40 for QEMU\'s default CPU)');
+    if (o['1gPages'] === false) features.gbPages = false;
+    if (cpu.pkru !== undefined) features.pkru = cpu.pkru;
+    const ctx = pagingContext(cpu, features);
+    if (ctx.mode === 'none') notes.push('paging is off (CR0.PG=0): linear addresses are physical addresses');
+    const lookup: SymbolLookup | undefined = symbols ? (n) => symbols.lookup(n) : undefined;
+    return {
+      target,
+      cpu,
+      features,
+      ctx,
+      notes: [...cpu.notes, ...notes],
+      symbols,
+      address: (text, what) => parseAddress(text, what, lookup),
+      close: () => target.close(),
+    };
+  } catch (e) {
+    await target.close();
+    throw e;
+  }
+}
