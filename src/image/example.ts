@@ -96,8 +96,9 @@ export function buildExample(): ExampleMachine {
     rsp: E.rsp,
     rflags: 0x2n,
     gpr: { rax: kernel.cr3, rsp: E.rsp, rbp: E.rsp },
-    cs: { selector: 0x08, base: 0n, limit: 0xffffffff },
-    ss: { selector: 0x10, base: 0n, limit: 0xffffffff },
+    // Hidden parts as QEMU packs them: a 64-bit code segment (L=1) and a flat data segment.
+    cs: { selector: 0x08, base: 0n, limit: 0xffffffff, flags: 0xa09b00 },
+    ss: { selector: 0x10, base: 0n, limit: 0xffffffff, flags: 0xc09300 },
     tr: { selector: 0x28, base: E.tss, limit: 0x67 },
     gdtr: { base: E.gdt, limit: 7 * 8 - 1 },
     idtr: { base: E.idt, limit: 256 * 16 - 1 },
