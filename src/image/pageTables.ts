@@ -63,6 +63,11 @@ export class PageTables {
     if (va % BigInt(size) !== 0n || paNum % BigInt(size) !== 0n) {
       throw new RangeError(`va 0x${va.toString(16)} and pa 0x${paNum.toString(16)} must be ${size}-byte aligned`);
     }
+    if (rule.entrySize === 4) {
+      // 32-bit entries hold 32 address bits; a 4 MiB page reaches 40 bits through PSE-36.
+      const limit = rule.ps === 'page' && rule.pse36Bits > 0 ? 1n << 40n : 1n << 32n;
+      if (paNum >= limit) throw new RangeError(`pa 0x${paNum.toString(16)} does not fit a 32-bit paging entry of this size`);
+    }
     const entry = this.entrySlot(va, depth, true)!;
     this.writeEntry(entry, rule, this.leafValue(paNum, rule, flags));
   }

@@ -55,7 +55,7 @@ export interface DecodedEntry {
   readonly flags: readonly EntryFlag[];
   /** Reserved bits that are set (always 0n for a non-present entry: the CPU checks none there). */
   readonly reserved: bigint;
-  /** Protection key (bits 62:59) of a 64-bit long-mode leaf, else null. */
+  /** Protection key (bits 62:59) of a present 4- or 5-level leaf (used with CR4.PKE/PKS), else null. */
   readonly protectionKey: number | null;
 }
 
@@ -129,6 +129,6 @@ export function decodeEntry(raw: bigint, rule: LevelRule): DecodedEntry {
     address: BigInt(address),
     flags,
     reserved,
-    protectionKey: leafShape && rule.pk ? (hi >>> PK_SHIFT_HI) & 0xf : null,
+    protectionKey: leaf && rule.pk ? (hi >>> PK_SHIFT_HI) & 0xf : null,
   };
 }

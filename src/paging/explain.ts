@@ -39,6 +39,12 @@ export function describeReserved(
       rule.name === 'PDPT' && !ctx.gbPages ? 'but this CPU has no 1 GiB pages (pdpe1gb)' : `there are no pages at the ${rule.name} level`;
     take(1n << 7n, `PS set in a ${rule.name} entry, ${why}`);
   }
+  if (leafShape && rule.ps === 'page' && rule.entrySize === 4) {
+    // 32-bit 4 MiB page: bit 21 is always reserved; bits 20:13 hold PA bits 39:32 (PSE-36) up to MAXPHYADDR.
+    take(1n << 21n, 'bit 21 of a 4 MiB page entry (its base must be 4 MiB aligned; PSE-36 address bits sit in 20:13)');
+    const k = rule.pse36Bits;
+    if (k < 8) take(bits(20, 13 + k), `PSE-36 address bits 39:${32 + k} of a 4 MiB page, at or above MAXPHYADDR=${32 + k}`);
+  }
   if (leafShape && rule.ps === 'page') {
     const size = rule.pageSize >= 1 << 30 ? '1 GiB' : rule.pageSize >= 1 << 22 ? '4 MiB' : '2 MiB';
     take(bits(rule.shift - 1, 13), `low address bits of a ${size} page (its base must be ${size} aligned)`);

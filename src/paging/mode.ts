@@ -30,7 +30,7 @@ export interface PagingContext {
   readonly cr3: bigint;
   /** Physical address of the top-level table (PML5, PML4, PAE PDPT or 32-bit PD). */
   readonly root: number;
-  /** CR3 bits at or above MAXPHYADDR (mov to CR3 would #GP); 0n when none. */
+  /** CR3 bits at or above MAXPHYADDR, bit 63 included unless CR4.PCIDE=1 (mov to CR3 would #GP); 0n when none. */
   readonly cr3Reserved: bigint;
   /** Width of a linear address: 32, 48 or 57 (64 without paging in long mode never happens). */
   readonly vaBits: number;
@@ -104,8 +104,6 @@ export function pagingContext(regs: PagingRegisters, features: CpuFeatures = {})
   const mode = pagingMode(regs);
   const longMode = mode === '4-level' || mode === '5-level';
   const cr3 = regs.cr3;
-  const addressPart = longMode ? cr3 & ~CR3.NOFLUSH : cr3 & 0xffffffffn;
-  const cr3Reserved = longMode ? addressPart & ~((1n << BigInt(maxPhyAddr)) - 1n) : 0n;
   const flags = {
     wp: has(regs.cr0, CR0.WP),
     nxe: has(regs.efer, EFER.NXE) && mode !== '32-bit',
@@ -121,7 +119,7 @@ export function pagingContext(regs: PagingRegisters, features: CpuFeatures = {})
     mode,
     cr3,
     root: cr3Root(mode, cr3, maxPhyAddr),
-    cr3Reserved,
+    cr3Reserved: cr3ReservedBits(mode, cr3, maxPhyAddr, flags.pcide),
     vaBits: vaBitsOf(mode),
     ...flags,
     maxPhyAddr,
@@ -132,14 +130,23 @@ export function pagingContext(regs: PagingRegisters, features: CpuFeatures = {})
   };
 }
 
+/**
+ * The bits of a value moved to CR3 that make the mov raise #GP(0): in long mode, bits 63:MAXPHYADDR,
+ * except bit 63 with CR4.PCIDE=1 (the no-flush hint, never stored in CR3). Outside long mode the mov
+ * writes only bits 31:0 and none is reserved. 0n when the value is fine.
+ */
+export function cr3ReservedBits(mode: PagingMode, cr3: bigint, maxPhyAddr: number, pcide: boolean): bigint {
+  if (mode !== '4-level' && mode !== '5-level') return 0n;
+  const value = pcide ? cr3 & ~CR3.NOFLUSH : cr3;
+  return value & ~((1n << BigInt(maxPhyAddr)) - 1n) & ((1n << 64n) - 1n);
+}
+
 /** The same context with another CR3 (another address space on the same CPU). */
 export function withCr3(ctx: PagingContext, cr3: bigint): PagingContext {
-  const longMode = ctx.mode === '4-level' || ctx.mode === '5-level';
-  const addressPart = longMode ? cr3 & ~CR3.NOFLUSH : cr3 & 0xffffffffn;
   return {
     ...ctx,
     cr3,
     root: cr3Root(ctx.mode, cr3, ctx.maxPhyAddr),
-    cr3Reserved: longMode ? addressPart & ~((1n << BigInt(ctx.maxPhyAddr)) - 1n) : 0n,
+    cr3Reserved: cr3ReservedBits(ctx.mode, cr3, ctx.maxPhyAddr, ctx.pcide),
   };
 }

@@ -71,8 +71,8 @@ export function checkAccess(
   const { kind, user } = access;
   if (user) {
     if (!rights.user) denials.push('user-to-supervisor');
-    else if (kind === 'write' && !rights.write) denials.push('read-only');
-    else if (kind === 'exec' && !rights.execute) denials.push('no-execute');
+    if (kind === 'write' && !rights.write) denials.push('read-only');
+    if (kind === 'exec' && !rights.execute) denials.push('no-execute');
   } else if (kind === 'exec') {
     if (!rights.execute) denials.push('no-execute');
     if (ctx.smep && rights.user) denials.push('smep');

@@ -114,7 +114,13 @@ export function* walkTask(ctx: PagingContext, va: bigint, access: Access = SUPER
       vector: 13,
       errorCode: 0,
       denials: [],
-      explanation: `CR3 ${hex(ctx.cr3)} has bits set at or above MAXPHYADDR=${ctx.maxPhyAddr} (${hex(ctx.cr3Reserved)}): mov to CR3 raises #GP(0)`,
+      explanation:
+        `CR3 ${hex(ctx.cr3)} has reserved bits set (${hex(ctx.cr3Reserved)}): ` +
+        (ctx.cr3Reserved === 1n << 63n
+          ? 'bit 63 (the no-flush hint) is reserved unless CR4.PCIDE=1'
+          : `bits 63:${ctx.maxPhyAddr} are reserved with MAXPHYADDR=${ctx.maxPhyAddr}` +
+            (ctx.pcide ? ' (bit 63 alone is the no-flush hint)' : '')) +
+        ', so mov to CR3 raises #GP(0)',
     };
     return { ...base, steps: [], translation: null, fault };
   }
@@ -130,7 +136,7 @@ export function* walkTask(ctx: PagingContext, va: bigint, access: Access = SUPER
     const entryAddress = table + index * rule.entrySize;
     const frameAddress = entryAddress - (entryAddress % FRAME_SIZE);
     const [frame] = yield { frames: [frameAddress] };
-    if (!frame) {
+    if (!frame || frame.byteLength < (entryAddress % FRAME_SIZE) + rule.entrySize) {
       const fault: WalkFault = {
         level: rule.name,
         reason: 'outside-memory',
@@ -207,14 +213,15 @@ export function* walkTask(ctx: PagingContext, va: bigint, access: Access = SUPER
       };
       const verdict = checkAccess(rights, decoded.protectionKey, access, ctx);
       if (!verdict.faults) return { ...base, steps, translation, fault: null };
-      const culprit = culpritLevel(verdict.denials[0]!, steps, ctx.levels);
       const fault: WalkFault = {
-        level: culprit,
+        level: denialLevel(verdict.denials[0]!, steps, ctx.levels),
         reason: 'protection',
         vector: 14,
         errorCode: verdict.errorCode ?? 0,
         denials: verdict.denials,
-        explanation: verdict.denials.map((d) => describeDenial(d, access, ctx, culprit, decoded.protectionKey)).join('; '),
+        explanation: verdict.denials
+          .map((d) => describeDenial(d, access, ctx, denialLevel(d, steps, ctx.levels), decoded.protectionKey))
+          .join('; '),
       };
       return { ...base, steps, translation, fault };
     }
@@ -233,8 +240,11 @@ function identity(va: bigint): Translation {
   return { pa: va, pageBase: va & ~0xfffn, pageSize: 4096, rights: ALL_RIGHTS, global: false, protectionKey: null, leafLevel: null };
 }
 
-/** The level that took away the right a denial is about (the first such level, top down). */
-function culpritLevel(denial: Denial, steps: readonly WalkStep[], levels: readonly LevelRule[]): LevelName {
+/**
+ * The level that took away the right a denial is about: the first such level, top down, for
+ * R/W, U/S and XD; the leaf for SMEP, SMAP and protection keys (which look at the page as a whole).
+ */
+function denialLevel(denial: Denial, steps: readonly WalkStep[], levels: readonly LevelRule[]): LevelName {
   const has = (s: WalkStep, f: EntryFlag): boolean => s.flags.includes(f);
   const withRights = steps.filter((s) => levels.find((l) => l.name === s.level)?.rights !== false);
   let found: WalkStep | undefined;
