@@ -23,6 +23,7 @@ export function withTargetOptions(cmd: Command): Command {
   return cmd
     .option('--json', 'print JSON instead of text')
     .option('--dump <file>', 'raw physical memory image (offset = physical address) or ELF core from dump-guest-memory')
+    .option('--example', 'the built-in example machine (a 64-bit kernel about to load its own tables)')
     .option('--cr3 <value>', 'walk with this CR3 instead of the target\'s')
     .option('--cr0 <value>', 'override CR0')
     .option('--cr4 <value>', 'override CR4')

@@ -5,11 +5,18 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import type { CliRun } from './command.js';
+import { checkCommand } from './commands/check.js';
+import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
 import { faultCommand } from './commands/fault.js';
+import { mapCommand } from './commands/map.js';
+import { phys2virtCommand } from './commands/phys2virt.js';
 import { regsCommand } from './commands/regs.js';
 import { walkCommand } from './commands/walk.js';
 import { describeError, EXIT } from './errors.js';
 import type { Io } from './output.js';
+
+const runCommandLine = (argv: readonly string[], io: Io): Promise<number> => run([...argv], io);
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -24,8 +31,10 @@ export function buildProgram(run: CliRun): Command {
       writeErr: (s) => void run.io.stderr.write(s),
     })
     .exitOverride();
-  for (const make of [regsCommand, walkCommand, faultCommand]) {
-    const cmd = make(run);
+  const commands = [regsCommand, walkCommand, mapCommand, diffCommand, phys2virtCommand, checkCommand, faultCommand].map((make) => make(run));
+  // The demo runs other command lines in this process, on the same output, keeping its own status.
+  commands.push(demoCommand(run, (argv) => runCommandLine(argv, run.io)));
+  for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),
       writeErr: (s) => void run.io.stderr.write(s),

@@ -5,7 +5,9 @@
 import type { CpuState } from '../paging/cpu.js';
 import { pagingContext, type CpuFeatures, type PagingContext, type PagingMode } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
+import { buildExample } from '../image/example.js';
 import { openDump } from '../target/dump.js';
+import { MemoryTarget } from '../target/memoryTarget.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
 import type { Target } from '../target/target.js';
 import { UsageError } from './errors.js';
@@ -14,6 +16,8 @@ import { parseAddress, parseNumber, parseSmall, type SymbolLookup } from './numb
 /** The target and override options every target-using command takes. */
 export interface TargetOptions {
   dump?: string;
+  /** The built-in example machine (src/image/example.ts). */
+  example?: boolean;
   cr0?: string;
   cr3?: string;
   cr4?: string;
@@ -31,6 +35,8 @@ export interface Session {
   target: Target;
   /** The CPU state with the overrides applied. */
   cpu: CpuState;
+  /** The CPU state as the target reported it, before overrides. */
+  targetCpu: CpuState;
   features: CpuFeatures;
   ctx: PagingContext;
   /** What was assumed or inferred, for the user. */
@@ -43,8 +49,15 @@ export interface Session {
 
 /** Opens the target named by the options; throws UsageError when none is. */
 export async function openTarget(o: TargetOptions): Promise<Target> {
+  if (o.dump && o.example) throw new UsageError('pass one target: --dump FILE or --example, not both');
   if (o.dump) return openDump(o.dump);
-  throw new UsageError('no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU\'s dump-guest-memory)');
+  if (o.example) {
+    const m = buildExample();
+    return new MemoryTarget(m.mem, m.cpu, { maxPhyAddr: 40, gbPages: true }, 'the built-in example machine');
+  }
+  throw new UsageError(
+    "no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU's dump-guest-memory), or --example for the built-in example machine",
+  );
 }
 
 const MODE_REGS: Record<Exclude<PagingMode, 'none'>, { cr0: bigint; cr4: bigint; efer: bigint }> = {
@@ -89,10 +102,15 @@ export function applyOverrides(cpu: CpuState, o: TargetOptions, notes: string[])
 /** Opens a session for the options. */
 export async function openSession(o: TargetOptions): Promise<Session> {
   const symbols = o.elf ? await loadElfSymbols(o.elf) : null;
-  const target = await openTarget(o);
+  return sessionFor(await openTarget(o), o, symbols);
+}
+
+/** Builds a session around an open target; closes the target if that fails. */
+export async function sessionFor(target: Target, o: TargetOptions, symbols: SymbolTable | null = null): Promise<Session> {
   try {
     const notes: string[] = [];
-    const cpu = applyOverrides(await target.cpuState(), o, notes);
+    const targetCpu = await target.cpuState();
+    const cpu = applyOverrides(targetCpu, o, notes);
     const known = await target.cpuFeatures();
     const features: CpuFeatures = { ...known };
     if (o.maxphyaddr !== undefined) features.maxPhyAddr = parseSmall(o.maxphyaddr, '--maxphyaddr', 32, 52);
@@ -105,6 +123,7 @@ export async function openSession(o: TargetOptions): Promise<Session> {
     return {
       target,
       cpu,
+      targetCpu,
       features,
       ctx,
       notes: [...cpu.notes, ...notes],
