@@ -16,9 +16,11 @@ import type { LevelRule } from './levels.js';
 import { FRAME_SIZE, type FrameData, type PagingTask } from './memory.js';
 import type { PagingContext } from './mode.js';
 
-/** Rights accumulated above an entry, as bits: write, user, no-execute. */
+/** Rights bit: writable at every level so far (R/W ANDed). */
 export const R_WRITE = 1;
+/** Rights bit: user-accessible at every level so far (U/S ANDed). */
 export const R_USER = 2;
+/** Rights bit: some level so far has XD set (with EFER.NXE; ORed). */
 export const R_NX = 4;
 /** Rights before the first level: writable, user, executable. */
 export const R_ALL = R_WRITE | R_USER;
@@ -56,7 +58,10 @@ export interface EntryVisit {
   /** For a table reference: its address, and whether following it closes a cycle. */
   readonly child: number | null;
   readonly cycle: Cycle;
-  /** Physical addresses of the tables from the root down to (and including) `table`. */
+  /**
+   * Physical addresses of the tables from the root down to (and including) `table`. The traversal
+   * reuses this array: it is valid during the visitor call only; copy it to keep it.
+   */
   readonly path: readonly number[];
 }
 
@@ -66,6 +71,8 @@ export interface TreeVisitor {
   entry(e: EntryVisit): boolean;
   /** Called when a referenced table cannot be read (outside memory). */
   unreadable?(e: EntryVisit): void;
+  /** Called when the top-level table itself cannot be read; nothing else is visited. */
+  rootUnreadable?(root: number): void;
   /** Called after a table's entries have all been visited. */
   leaveTable?(table: number, depth: number): void;
 }
@@ -96,7 +103,10 @@ export function* traverseTask(
   const root = ctx.root;
   const rootFrameAddr = root - (root % FRAME_SIZE);
   const [rootFrame] = yield { frames: [rootFrameAddr] };
-  if (!rootFrame) return;
+  if (!rootFrame) {
+    visitor.rootUnreadable?.(root);
+    return;
+  }
   const path: number[] = [];
   yield* scan(rootFrame, root, 0, 0, R_ALL);
 
@@ -149,8 +159,7 @@ export function* traverseTask(
         if (rule.nx && (hi & XD_HI) !== 0) rights |= R_NX;
       }
       const child = !leaf && !last && rsvdLo === 0 && rsvdHi === 0 ? tableAddressOf(lo, hi, rule) : null;
-      const cycle: Cycle =
-        child === null ? null : !path.includes(child) ? null : depth === 0 && child === table ? 'recursive' : path[0] === child && onlyRecursive(path) ? 'recursive' : 'loop';
+      const cycle = child === null ? null : cycleOf(child, path);
       const visit: EntryVisit = {
         rule,
         depth,
@@ -184,17 +193,24 @@ export function* traverseTask(
   }
 }
 
-/** True when every table on the path is the root (a chain of recursive-slot hops). */
-function onlyRecursive(path: readonly number[]): boolean {
-  return path.every((t) => t === path[0]);
+/**
+ * Classifies a reference to `child` from the table at the end of `path`: the root referenced
+ * from a chain of root tables is a recursive slot; any other table already on the path is a loop.
+ */
+function cycleOf(child: number, path: readonly number[]): Cycle {
+  if (!path.includes(child)) return null;
+  return child === path[0] && path.every((t) => t === child) ? 'recursive' : 'loop';
 }
 
-/** Sign-extends a page number to the canonical 64-bit linear address of its first byte. */
+/**
+ * The linear address of a page number's first byte: sign-extended to a canonical 64-bit address in
+ * long mode (48 or 57 bits), zero-extended for the 32-bit linear addresses of 32-bit and PAE paging.
+ */
 export function vpnToVa(vpn: number, vaBits: number): bigint {
   const va = BigInt(vpn) << 12n;
-  if (vaBits >= 64) return va;
+  if (vaBits <= 32 || vaBits >= 64) return va;
   const sign = 1n << BigInt(vaBits - 1);
-  return va & sign ? va | ~((1n << BigInt(vaBits)) - 1n) & ((1n << 64n) - 1n) : va;
+  return va & sign ? va | (((1n << 64n) - 1n) ^ ((1n << BigInt(vaBits)) - 1n)) : va;
 }
 
 /** The page number of a linear address (bits above the width dropped). */
