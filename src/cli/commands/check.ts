@@ -15,7 +15,6 @@ import { preflightAsync } from '../../paging/preflight.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT } from '../errors.js';
 import { humanSize, table } from '../output.js';
-import { accessWords } from '../renderWalk.js';
 
 /** Builds the `check` command. */
 export function checkCommand(run: CliRun): Command {
@@ -50,18 +49,20 @@ export function checkCommand(run: CliRun): Command {
       const verdictText = { safe: c.green('safe'), 'at-risk': c.yellow('AT RISK'), fault: c.red('FAULT'), 'triple-fault': c.red(c.bold('TRIPLE FAULT')) }[pre.verdict];
       out.line(c.bold(`Pre-flight of CR3 ${hex(s.ctx.cr3)} (${s.ctx.mode}), at RIP ${hex(s.cpu.rip)}, RSP ${hex(s.cpu.rsp)}: `) + verdictText);
       out.line(`  ${pre.summary}`);
-      if (pre.problems.length > 0) {
-        const rows = pre.problems.map((p) => [
-          `  ${c.red('✗')} ${p.what}`,
-          hexPad(p.va),
-          accessWords({ kind: p.access, user: false }).replace('supervisor ', ''),
-          c.dim(p.when),
-          p.explanation,
+      if (pre.chain.length > 0) {
+        out.line();
+        out.line('  What the CPU would do:');
+        const rows = pre.chain.map((l, i) => [
+          `    ${i + 1}. ${l.vector < 0 ? c.red(c.bold(l.name)) : c.bold(l.name)}`,
+          l.errorCode !== null ? `error code ${hex(l.errorCode)}` : '',
+          l.cause,
         ]);
         for (const line of table(rows)) out.line(line);
       }
-      if (pre.chain.length > 0) {
-        out.line(`  chain: ${pre.chain.map((l) => `${l.name}${l.errorCode !== null ? `(${hex(l.errorCode)})` : ''} ${c.dim(`[${l.cause}]`)}`).join(' -> ')}`);
+      if (pre.problems.length > 0) {
+        out.line();
+        out.line('  Problems:');
+        for (const p of pre.problems) out.line(`    ${c.red('✗')} ${c.bold(p.what)} ${c.dim(`(${p.when})`)}: ${p.explanation}`);
       }
       for (const u of pre.unknown) out.line(`  ${c.yellow('?')} not checked: ${u}`);
       if (lost.length > 0) {

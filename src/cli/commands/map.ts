@@ -36,6 +36,10 @@ export function mapCommand(run: CliRun): Command {
       .option('--to <va>', 'last linear address to list (inclusive)'),
   ).action((opts: MapCliOptions) =>
     inSession(run, opts, async (s, out) => {
+      if (s.ctx.cr3Reserved !== 0n) {
+        out.warn(`CR3 ${hex(s.ctx.cr3)} has reserved bits set (${hex(s.ctx.cr3Reserved)}): loading it raises #GP, so it maps nothing`);
+        run.status = Math.max(run.status, EXIT.DANGER);
+      }
       const it = mapRangesAsync(s.target, s.ctx, windowOptions(s, opts.from, opts.to));
       let summary: MapSummary;
       if (out.json) {
