@@ -15,6 +15,7 @@ import { CR0, CR4, EFER } from '../../src/paging/registers.js';
 import { walk } from '../../src/paging/walk.js';
 import { openDump, type DumpTarget } from '../../src/target/dump.js';
 import { parseElfCore } from '../../src/target/elfCore.js';
+import { cli } from '../helpers/cli.js';
 import { QmpError, describeQemu, startQemu, type QemuProcess } from '../helpers/qemu.js';
 
 const TABLES = 0x200000;
@@ -105,6 +106,27 @@ describeQemu('dump-guest-memory from real QEMU', (qemu) => {
     }
     expect(walk(d, ctx, 0xffffffff80002000n).fault?.reason).toBe('not-present');
     expect(new TextDecoder().decode(await d.readPhysical(walk(d, ctx, 0xffffffff80000000n).translation!.pa, 13))).toBe('pagewalk text');
+  });
+
+  it('answers the CLI over the real core: regs, walk, map and check', async () => {
+    const mode = ['--dump', corePath, '--cr3', `0x${pt.cr3.toString(16)}`, '--mode', '4-level', '--maxphyaddr', '40'];
+    const regs = await cli(['regs', '--dump', corePath, '--json']);
+    expect(regs.status).toBe(0);
+    expect(JSON.parse(regs.stdout)).toMatchObject({ mode: 'none', rip: '0xfff0', cr0: { value: '0x60000010', pg: false } });
+    const w = await cli(['walk', ...mode, '--json', '0xffffffff80001010']);
+    expect(w.status).toBe(0);
+    expect(JSON.parse(w.stdout)).toMatchObject({ mapped: true, pa: `0x${(DATA + 0x10).toString(16)}`, effective: { write: true, execute: false } });
+    const m = JSON.parse((await cli(['map', ...mode, '--json'])).stdout);
+    expect(m.ranges.map((r: { va: string; pageSize: number }) => [r.va, r.pageSize])).toEqual([
+      ['0x200000', 2 << 20],
+      ['0xffff800000000000', 1 << 30],
+      ['0xffffffff80000000', 4096],
+      ['0xffffffff80001000', 4096],
+    ]);
+    // The reset state has no IDT worth the name: the pre-flight says what it could not check.
+    const c = JSON.parse((await cli(['check', ...mode, '--json'])).stdout);
+    expect(c.lint.tables).toBeGreaterThan(0);
+    expect(c.preflight.checked.length).toBeGreaterThan(0);
   });
 
   it("matches buildElfCore byte for byte in headers and notes (but e_ehsize, which QEMU 7.2 writes as 8)", async () => {
