@@ -21,6 +21,12 @@ export function linearSpace(ctx: Pick<PagingContext, 'mode'>): bigint {
   return ctx.mode === '4-level' || ctx.mode === '5-level' ? 1n << 64n : 1n << 32n;
 }
 
+/** `va` wrapped into `ctx`'s linear address space (modulo 2^32 in legacy modes, 2^64 in long mode). */
+export function wrapLinear(ctx: Pick<PagingContext, 'mode'>, va: bigint): bigint {
+  const space = linearSpace(ctx);
+  return ((va % space) + space) % space;
+}
+
 /**
  * Reads `length` bytes at `va` with `access` under `ctx`. Throws `AddressError` (E_ADDRESS_RANGE)
  * for a negative or fractional length, or one larger than 2^31.
@@ -29,12 +35,11 @@ export function* readVirtualTask(ctx: PagingContext, va: bigint, length: number,
   if (!Number.isSafeInteger(length) || length < 0 || length > 0x80000000) {
     throw new AddressError('E_ADDRESS_RANGE', `cannot read ${length} bytes at ${hex(va)}: a length is a whole number up to 2 GiB`);
   }
-  const space = linearSpace(ctx);
   const bytes = new Uint8Array(length);
   const unreadable: bigint[] = [];
   let done = 0;
   while (done < length) {
-    const at = (((va + BigInt(done)) % space) + space) % space;
+    const at = wrapLinear(ctx, va + BigInt(done));
     const inPage = Math.min(FRAME_SIZE - Number(at % BigInt(FRAME_SIZE)), length - done);
     const walk = yield* walkTask(ctx, at, access);
     if (walk.fault || !walk.translation) return { ok: false, walk };
