@@ -298,3 +298,46 @@ async function stopProcess(proc: ChildProcess, exited: Promise<unknown>, done: (
     await exited;
   }
 }
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it; another process could take
+ * it before the caller binds it, so prefer unix sockets where the tool allows them).
+ */
+export async function freeTcpPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port assigned'))));
+    });
+  });
+}
+
+/** Runs an HMP command through QMP (`human-monitor-command`) and resolves with its text output. */
+export async function humanMonitor(qmp: QmpClient, command: string): Promise<string> {
+  const out = await qmp.execute('human-monitor-command', { 'command-line': command });
+  if (typeof out !== 'string') throw new Error(`HMP ${command}: expected text, got ${JSON.stringify(out)}`);
+  return out;
+}
+
+/**
+ * Resolves with the contents of the file at `path` once they contain `text` (a guest's serial
+ * output, say), polling every 20 ms; rejects after `timeoutMs` with what the file held by then.
+ */
+export async function waitForFileText(path: string, text: string, timeoutMs = 10_000): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let content = '';
+    try {
+      content = readFileSync(path, 'latin1');
+    } catch {
+      // not created yet
+    }
+    if (content.includes(text)) return content;
+    if (Date.now() > deadline) throw new Error(`${JSON.stringify(text)} did not appear in ${path} within ${timeoutMs} ms (it holds ${JSON.stringify(content.slice(-200))})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
