@@ -7,9 +7,12 @@ import { pagingContext, type CpuFeatures, type PagingContext, type PagingMode } 
 import { CR0, CR4, EFER } from '../paging/registers.js';
 import { buildExample } from '../image/example.js';
 import { openDump } from '../target/dump.js';
+import { openLiveTarget } from '../target/liveTarget.js';
 import { MemoryTarget } from '../target/memoryTarget.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
 import type { Target } from '../target/target.js';
+import { parseEndpoint as parseQmpEndpoint } from '../qmp/transport.js';
+import { parseEndpoint as parseGdbEndpoint } from '../rsp/endpoint.js';
 import { UsageError } from './errors.js';
 import { parseAddress, parseNumber, parseSmall, type SymbolLookup } from './numbers.js';
 
@@ -18,6 +21,12 @@ export interface TargetOptions {
   dump?: string;
   /** The built-in example machine (src/image/example.ts). */
   example?: boolean;
+  /** QEMU's gdbstub: HOST:PORT or a unix socket path. */
+  gdb?: string;
+  /** QEMU's QMP socket: a path or HOST:PORT. */
+  qmp?: string;
+  /** The file behind the guest's RAM (memory-backend-file, share=on); needs --gdb or --qmp. */
+  memPath?: string;
   cr0?: string;
   cr3?: string;
   cr4?: string;
@@ -47,17 +56,47 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** Opens the target named by the options; throws UsageError when none is. */
+/**
+ * Opens the target named by the options: exactly one of --dump, --example, or a live QEMU (--gdb,
+ * --qmp, or both, with --mem-path on top). Throws UsageError for a wrong combination or a malformed
+ * endpoint, TargetError when the target cannot be opened.
+ */
 export async function openTarget(o: TargetOptions): Promise<Target> {
-  if (o.dump && o.example) throw new UsageError('pass one target: --dump FILE or --example, not both');
+  const live = o.gdb !== undefined || o.qmp !== undefined;
+  const named = [o.dump !== undefined && '--dump FILE', o.example === true && '--example', live && '--gdb/--qmp'].filter(Boolean);
+  if (named.length > 1) {
+    throw new UsageError(`pass one target, not ${named.join(' and ')}: --dump FILE, --example, or a live QEMU with --gdb HOST:PORT and/or --qmp PATH`);
+  }
+  if (o.memPath !== undefined && !live) {
+    throw new UsageError('--mem-path FILE reads the RAM of a live QEMU: pass --gdb HOST:PORT or --qmp PATH with it (registers, and memory outside RAM, come from there)');
+  }
+  if (live) return openLiveTarget({ gdb: o.gdb === undefined ? undefined : gdbEndpoint(o.gdb), qmp: o.qmp === undefined ? undefined : qmpEndpoint(o.qmp), memPath: o.memPath });
   if (o.dump) return openDump(o.dump);
   if (o.example) {
     const m = buildExample();
     return new MemoryTarget(m.mem, m.cpu, { maxPhyAddr: 40, gbPages: true }, 'the built-in example machine');
   }
   throw new UsageError(
-    "no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU's dump-guest-memory), or --example for the built-in example machine",
+    "no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU's dump-guest-memory), --example for the built-in example machine, or --gdb HOST:PORT and/or --qmp PATH for a running QEMU",
   );
+}
+
+function gdbEndpoint(text: string): string {
+  try {
+    parseGdbEndpoint(text);
+    return text;
+  } catch (e) {
+    throw new UsageError(`--gdb: ${(e as Error).message}`);
+  }
+}
+
+function qmpEndpoint(text: string): string {
+  try {
+    parseQmpEndpoint(text);
+    return text;
+  } catch (e) {
+    throw new UsageError(`--qmp: ${(e as Error).message}`);
+  }
 }
 
 const MODE_REGS: Record<Exclude<PagingMode, 'none'>, { cr0: bigint; cr4: bigint; efer: bigint }> = {

@@ -82,8 +82,9 @@ export function parseGva2gpa(text: string): Gva2gpa {
   const lines = hmpLines(text);
   const only = lines.length === 1 ? lines[0]! : null;
   if (only?.text === 'Unmapped') return { mapped: false };
-  const m = only ? /^gpa: 0x([0-9a-f]+)$/.exec(only.text) : null;
-  if (m) return { mapped: true, gpa: hexBig(m[1]!) };
+  // QEMU prints with %#llx, which writes physical 0 as plain `0`.
+  const m = only ? /^gpa: (?:0x([0-9a-f]+)|0)$/.exec(only.text) : null;
+  if (m) return { mapped: true, gpa: m[1] ? hexBig(m[1]) : 0n };
   if (lines.length === 0) throw new HmpError('E_HMP_PARSE', 'gva2gpa: empty output (expected "gpa: 0x..." or "Unmapped")', 1);
   throw unexpectedLine('gva2gpa: expected "gpa: 0x..." or "Unmapped"', lines.length === 1 ? lines[0]! : lines[1]!);
 }

@@ -227,6 +227,8 @@ describe('parseGva2gpa', () => {
   it('reads a translation and "Unmapped"', () => {
     expect(parseGva2gpa('gpa: 0x231005\r\n')).toEqual({ mapped: true, gpa: 0x231005n });
     expect(parseGva2gpa('Unmapped\r\n')).toEqual({ mapped: false });
+    // %#llx writes zero without its 0x.
+    expect(parseGva2gpa('gpa: 0\r\n')).toEqual({ mapped: true, gpa: 0n });
   });
 
   it('refuses anything else', () => {

@@ -1,0 +1,374 @@
+/**
+ * The gdbstub target (`--gdb HOST:PORT`): a QEMU reached over the GDB Remote Serial Protocol.
+ *
+ * - Registers: one `g` per stop, decoded through target.xml (cr0, cr2, cr3, cr4, efer, rip, rsp,
+ *   eflags, selectors, GPRs); `g` also brings KVM's register cache up to date, which `p` alone does
+ *   not. GDTR, IDTR, TR and the segments' hidden parts are not in the gdbstub: they come from the
+ *   monitor's `info registers` (qRcmd, or QMP when combined), read at the same stop.
+ * - Memory: `Qqemu.PhyMemMode:1` (the old value read first and put back on close), then pipelined
+ *   `m` reads; a batch of frames (a whole level of the map) is fetched in one pipelined round. Frames
+ *   outside the RAM and ROM of `info mtree -f` are null (the stub reads zeros there instead of failing).
+ * - The guest is left as found: connecting to a running VM stops it (QEMU sends an unsolicited T02),
+ *   so closing then detaches (`D`), which resumes it; a VM that was stopped is left stopped by closing
+ *   the socket without `D`.
+ */
+import type { Socket } from 'node:net';
+import type { CpuState } from '../paging/cpu.js';
+import { FRAME_SIZE, type FrameData } from '../paging/memory.js';
+import type { CpuFeatures } from '../paging/mode.js';
+import { HmpError } from '../qmp/errors.js';
+import type { InfoRegisters } from '../qmp/hmp.js';
+import { pipelined } from '../rsp/chunks.js';
+import { RspClient, type RequestOptions } from '../rsp/client.js';
+import { GdbSignal, type StopReply } from '../rsp/codec.js';
+import { endpointLabel, openSocket, parseEndpoint, type RspEndpoint } from '../rsp/endpoint.js';
+import { RspError } from '../rsp/errors.js';
+import { systemTimers } from '../rsp/timers.js';
+import { FrameCache } from './frameCache.js';
+import { cpuFromGdbRegisters } from './liveCpu.js';
+import { isConnectionLost, liveError } from './liveErrors.js';
+import { covers, rangesText, readableRanges, type FlatRange } from './mtree.js';
+import { cpuFeatures, infoRegisters, memoryMap, rspMonitor, type QemuMonitor } from './qemuMonitor.js';
+import { DEFAULT_CONNECT_MS, DEFAULT_REQUEST_MS, type LiveTimeouts, type QemuTarget } from './qemuTarget.js';
+import { TargetError, type RamRange, type TargetInfo } from './target.js';
+
+/** Options of {@link RspTarget}. */
+export interface RspTargetOptions {
+  /** Where monitor commands go: the gdbstub's own (qRcmd, the default), QMP's, or none. */
+  monitor?: QemuMonitor | null;
+  /** Whether closing resumes the guest (default: whether connecting stopped it, i.e. an unsolicited T02 came). */
+  resumeOnClose?: boolean;
+  /** `m` packets kept in flight (default 128, two per frame); 1 reads one packet at a time. */
+  window?: number;
+  /** The bound of the per-stop frame cache, in frames. */
+  cacheFrames?: number;
+  /** What the user is told this target is. */
+  description?: string;
+}
+
+/** True when the stub stopped the guest because this client connected (QEMU's unsolicited T02 before any reply). */
+export function stoppedByConnecting(client: RspClient): boolean {
+  const s = client.lastStop;
+  return s !== null && s.kind === 'stopped' && s.signal === GdbSignal.INT;
+}
+
+/**
+ * Connects to a gdbstub and negotiates. A stub that accepts the connection but sends nothing at all
+ * within `connectMs` is held by another client (QEMU serves one at a time and queues the rest); one
+ * that starts with something other than an acknowledgement or a packet speaks another protocol.
+ * Throws TargetError: E_OPEN (refused, unreachable, busy, no answer), E_FORMAT (not RSP).
+ */
+export async function connectGdbstub(endpoint: RspEndpoint, t: LiveTimeouts = {}): Promise<RspClient> {
+  const where = parseEndpoint(endpoint);
+  const label = endpointLabel(where);
+  const connectMs = t.connectMs ?? DEFAULT_CONNECT_MS;
+  let socket: Socket;
+  try {
+    socket = await openSocket(where, connectMs, systemTimers);
+  } catch (e) {
+    throw liveError(e, `the gdbstub at ${label}`, 'open');
+  }
+  socket.setNoDelay(true);
+  // What the socket did before the handshake ended: nothing at all (busy), or spoke another protocol.
+  const first: { heard: boolean; silent: boolean; foreign: string | null } = { heard: false, silent: false, foreign: null };
+  socket.once('data', (d: Buffer) => {
+    first.heard = true;
+    // A gdbstub's first byte is an acknowledgement or a packet; anything else is another protocol.
+    if (!'+-$%'.includes(String.fromCharCode(d[0]!))) {
+      first.foreign = d.subarray(0, 40).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+      socket.destroy();
+    }
+  });
+  const timer = setTimeout(() => {
+    if (first.heard) return;
+    first.silent = true;
+    socket.destroy();
+  }, connectMs);
+  try {
+    return await RspClient.over(socket, { timeoutMs: t.requestMs ?? DEFAULT_REQUEST_MS }, label);
+  } catch (e) {
+    if (first.silent) {
+      throw new TargetError('E_OPEN', `the gdbstub at ${label} is in use by another client (GDB?): it accepted the connection but sent nothing in ${connectMs} ms`);
+    }
+    if (first.foreign !== null) {
+      const hint = first.foreign.startsWith('{') ? ' (a QMP socket? pass it as --qmp)' : '';
+      throw new TargetError('E_FORMAT', `${label} is not a gdbstub: it sent '${first.foreign}'${hint}`);
+    }
+    throw liveError(e, `the gdbstub at ${label}`, 'open');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A QEMU (or another gdbstub) as a target, over RSP. */
+export class RspTarget implements QemuTarget {
+  readonly info: TargetInfo;
+  readonly monitor: QemuMonitor | null;
+  /** The per-stop cache: frames, registers and the memory map of the current stop. */
+  protected readonly cache: FrameCache;
+  /** Who this is, in messages: "the gdbstub at 127.0.0.1:1234". */
+  protected readonly peer: string;
+  private readonly window: number;
+  private resume: boolean;
+  /** Resolves to the PhyMemMode found before this target switched it on. */
+  private physical: Promise<boolean> | null = null;
+  private features: Promise<CpuFeatures> | null = null;
+  private closing: Promise<void> | null = null;
+
+  /** Connects to the gdbstub at `endpoint` (see {@link connectGdbstub}) and wraps it. */
+  static async open(endpoint: RspEndpoint, options: RspTargetOptions & LiveTimeouts = {}): Promise<RspTarget> {
+    return new RspTarget(await connectGdbstub(endpoint, options), options);
+  }
+
+  /** Wraps a connected client; the target owns it from then on. */
+  constructor(
+    readonly client: RspClient,
+    options: RspTargetOptions = {},
+  ) {
+    this.peer = `the gdbstub at ${client.endpoint}`;
+    this.monitor = options.monitor === undefined ? rspMonitor(client) : options.monitor;
+    this.resume = options.resumeOnClose ?? stoppedByConnecting(client);
+    this.window = Math.max(1, options.window ?? 128);
+    this.cache = new FrameCache(options.cacheFrames);
+    this.info = { kind: 'gdb', description: options.description ?? `QEMU gdbstub at ${client.endpoint}` };
+    // A stop this client did not ask for: the guest ran behind its back (a QMP `cont`, say).
+    client.on('stop', () => this.cache.drop());
+  }
+
+  /** Whether closing resumes the guest (it was running when this target connected). */
+  get resumesOnClose(): boolean {
+    return this.resume;
+  }
+
+  /** Changes what closing does: true detaches and resumes the guest, false leaves it stopped. */
+  set resumesOnClose(value: boolean) {
+    this.resume = value;
+  }
+
+  /** The registers of this stop: one `g`, and `info registers` through the monitor for what `g` lacks. */
+  async cpuState(): Promise<CpuState> {
+    this.checkOpen();
+    try {
+      return structuredClone(await this.cache.memo('cpu', () => this.readCpu()));
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  /** MAXPHYADDR and 1 GiB page support from the CPU's QOM properties; empty when there is no QEMU monitor. */
+  async cpuFeatures(): Promise<CpuFeatures> {
+    this.checkOpen();
+    const monitor = this.monitor;
+    this.features ??= monitor ? cpuFeatures(monitor).catch((e: unknown) => (e instanceof HmpError ? {} : Promise.reject(e))) : Promise.resolve({});
+    try {
+      return { ...(await this.features) };
+    } catch (e) {
+      this.features = null;
+      throw this.failure(e);
+    }
+  }
+
+  /** RAM and ROM from `info mtree -f`, or null without a QEMU monitor. */
+  async ram(): Promise<RamRange[] | null> {
+    this.checkOpen();
+    try {
+      const r = await this.readable();
+      return r && r.map((x) => ({ ...x }));
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  /** The guest-physical ranges the CPU sees (`info mtree -f`), or null without a QEMU monitor. */
+  async memoryMap(): Promise<FlatRange[] | null> {
+    this.checkOpen();
+    try {
+      const m = await this.flatRanges();
+      return m && m.map((x) => ({ ...x }));
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  /** The frames at `pas`: held ones from this stop's cache, the others in one pipelined round. */
+  async frames(pas: readonly number[]): Promise<FrameData[]> {
+    this.checkOpen();
+    try {
+      return await this.cache.frames(pas, (missing) => this.readFrames(missing));
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  /** `length` bytes at `pa`; TargetError E_UNREADABLE unless they lie in RAM or ROM (when QEMU says where that is). */
+  async readPhysical(pa: bigint, length: number): Promise<Uint8Array> {
+    this.checkOpen();
+    try {
+      const ram = await this.readable();
+      if (ram && !covers(ram, pa, BigInt(length))) {
+        throw new TargetError('E_UNREADABLE', `physical 0x${pa.toString(16)}+0x${length.toString(16)} is not RAM or ROM of this guest (${rangesText(ram)})`);
+      }
+      await this.physicalMode();
+      return await this.client.readMemory(pa, length);
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  // ---- control: each drops what the cache holds ----
+
+  /** Writes guest-physical memory (`M` in PhyMemMode). */
+  async writePhysical(pa: bigint, data: Uint8Array): Promise<void> {
+    this.checkOpen();
+    this.cache.drop();
+    try {
+      await this.physicalMode();
+      await this.client.writeMemory(pa, data);
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      this.cache.drop();
+    }
+  }
+
+  /** Writes a register by its target.xml name (`P`, full width). */
+  async writeRegister(name: string, value: bigint): Promise<void> {
+    this.checkOpen();
+    this.cache.drop();
+    try {
+      await this.client.writeRegister(name, value);
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      this.cache.drop();
+    }
+  }
+
+  /** Executes one instruction and resolves with the stop reply. */
+  async step(options: RequestOptions = {}): Promise<StopReply> {
+    this.checkOpen();
+    this.cache.drop();
+    try {
+      return await this.client.step(options);
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      this.cache.drop();
+    }
+  }
+
+  /** Resumes the guest and resolves with the stop reply that ends the run (no time limit unless given). */
+  async cont(options: RequestOptions = {}): Promise<StopReply> {
+    this.checkOpen();
+    this.cache.drop();
+    try {
+      return await this.client.cont(options);
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      this.cache.drop();
+    }
+  }
+
+  /**
+   * Leaves the guest as it was found and closes: PhyMemMode back to its old value, then `D` (the
+   * guest resumes) when it was running, else the socket closed without `D` (it stays stopped). A
+   * connection already lost is not an error here; closing twice is harmless.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.release();
+    return this.closing;
+  }
+
+  /** What {@link close} does; subclasses add what they own. */
+  protected async release(): Promise<void> {
+    try {
+      if (this.client.isClosed) return;
+      const was = this.physical ? await this.physical.catch(() => true) : true;
+      if (this.resume) {
+        await this.client.detach();
+      } else if (!was) {
+        await this.client.setPhysicalMemoryMode(false);
+      }
+    } catch (e) {
+      if (!isConnectionLost(e)) throw liveError(e, this.peer, 'use');
+    } finally {
+      await this.client.close();
+    }
+  }
+
+  /** The error to throw for `e`: a TargetError for errors of the wire (see `liveErrors.ts`). */
+  protected failure(e: unknown): unknown {
+    return liveError(e, this.peer, 'use');
+  }
+
+  protected checkOpen(): void {
+    if (this.closing) throw new TargetError('E_LOST', `${this.peer} is closed`);
+  }
+
+  private async readCpu(): Promise<CpuState> {
+    const [regs, info] = await Promise.all([this.client.readRegisters(), this.monitorRegisters()]);
+    return cpuFromGdbRegisters(regs, info, this.monitor?.label ?? null);
+  }
+
+  /** `info registers` through the monitor; null when there is none (a stub that is not QEMU). */
+  private async monitorRegisters(): Promise<InfoRegisters | null> {
+    if (!this.monitor) return null;
+    try {
+      return await infoRegisters(this.monitor);
+    } catch (e) {
+      if (e instanceof HmpError && e.code === 'E_HMP_UNKNOWN_COMMAND') return null;
+      throw e;
+    }
+  }
+
+  private flatRanges(): Promise<FlatRange[] | null> {
+    const monitor = this.monitor;
+    if (!monitor) return Promise.resolve(null);
+    return this.cache.memo('mtree', () =>
+      memoryMap(monitor).catch((e: unknown) => (e instanceof HmpError && e.code === 'E_HMP_UNKNOWN_COMMAND' ? null : Promise.reject(e))),
+    );
+  }
+
+  private async readable(): Promise<RamRange[] | null> {
+    const m = await this.flatRanges();
+    return m && readableRanges(m);
+  }
+
+  /** Switches `m`/`M` to physical addresses once; resolves with the mode found before. */
+  private physicalMode(): Promise<boolean> {
+    if (!this.physical) {
+      const p = (async () => {
+        let was: boolean;
+        try {
+          was = await this.client.physicalMemoryMode();
+        } catch (e) {
+          if (e instanceof RspError && e.code === 'E_UNSUPPORTED') {
+            throw new TargetError('E_UNREADABLE', `${this.peer} cannot read physical memory: it has no Qqemu.PhyMemMode (it is not QEMU); use --qmp`);
+          }
+          throw e;
+        }
+        if (!was) await this.client.setPhysicalMemoryMode(true);
+        return was;
+      })();
+      this.physical = p;
+      p.catch(() => {
+        if (this.physical === p) this.physical = null;
+      });
+    }
+    return this.physical;
+  }
+
+  private async readFrames(pas: readonly number[]): Promise<FrameData[]> {
+    const ram = await this.readable();
+    await this.physicalMode();
+    const out: FrameData[] = pas.map(() => null);
+    const wanted = pas.map((_, i) => i).filter((i) => !ram || covers(ram, BigInt(pas[i]!), 1n));
+    const perFrame = Math.min(2, this.window);
+    await pipelined(wanted, Math.max(1, Math.floor(this.window / perFrame)), async (i) => {
+      const bytes = await this.client.readMemory(BigInt(pas[i]!), FRAME_SIZE, { window: perFrame });
+      out[i] = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    });
+    return out;
+  }
+}
