@@ -9,6 +9,8 @@ export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean };
   stderr: { write(s: string): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
+  /** Standard input, for commands that read `-` (default: process.stdin). */
+  stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 /** The colour functions in use (identity functions when colour is off). */

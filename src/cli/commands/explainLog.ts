@@ -24,8 +24,6 @@ import { renderWalk } from '../renderWalk.js';
 import { openTarget } from '../session.js';
 import { loadElfSymbols } from '../../target/elfSymbols.js';
 
-/** An Io that may also carry standard input (tests pass one; the real CLI reads process.stdin). */
-type InputIo = Io & { stdin?: AsyncIterable<string | Uint8Array> };
 
 /** How many other lines (guest output, messages) the text output lists. */
 const SHOWN_OTHER_LINES = 5;
@@ -54,7 +52,7 @@ export function explainLogCommand(run: CliRun): Command {
     const symbols = opts.elf ? await loadElfSymbols(opts.elf) : null;
     const sym: Symbolize | undefined = symbols ? (va) => symbols.symbolize(va) : undefined;
     const name = file === '-' ? 'standard input' : file;
-    const { explanation, lines, recognised } = await readLog(file, name, run.io as InputIo);
+    const { explanation, lines, recognised } = await readLog(file, name, run.io);
     if (lines === 0) throw new UsageError(`${name} is empty: expected a QEMU log (qemu-system-x86_64 -d int,cpu_reset -D FILE)`);
     if (recognised === 0) {
       throw new UsageError(
@@ -71,7 +69,7 @@ export function explainLogCommand(run: CliRun): Command {
   });
 }
 
-async function readLog(file: string, name: string, io: InputIo): Promise<{ explanation: LogExplanation; lines: number; recognised: number }> {
+async function readLog(file: string, name: string, io: Io): Promise<{ explanation: LogExplanation; lines: number; recognised: number }> {
   const parser = new QemuLogParser();
   const explainer = new LogExplainer();
   const input: AsyncIterable<string | Uint8Array> = file === '-' ? (io.stdin ?? process.stdin) : createReadStream(file);
