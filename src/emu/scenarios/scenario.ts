@@ -20,6 +20,11 @@ export interface ScenarioBuild {
   symbols: Record<string, bigint>;
   /** The CR3 values involved, by name (loader, kernel, ...). */
   cr3: Record<string, bigint>;
+  /**
+   * Physical memory the scenario never touches, [start, end): not in its image, not used while it
+   * runs, not reachable through its tables. A QEMU hand-over entry (src/image/handover.ts) goes here.
+   */
+  freePhysical?: { start: number; end: number };
 }
 
 /** One scenario. */
