@@ -27,6 +27,7 @@ export function withTargetOptions(cmd: Command): Command {
     .option('--gdb <host:port>', "a running QEMU's gdbstub (-gdb tcp::1234, or a unix socket path); may be combined with --qmp")
     .option('--qmp <path|host:port>', "a running QEMU's QMP socket (-qmp unix:PATH,server=on); works while GDB holds the gdbstub")
     .option('--mem-path <file>', 'read guest RAM straight from the file of -object memory-backend-file,mem-path=FILE,share=on (with --gdb or --qmp)')
+    .option('--emu <scenario>', 'the bundled emulator, in process: a scenario at its start (pagewalk emu --list names them)')
     .option('--cr3 <value>', 'walk with this CR3 instead of the target\'s')
     .option('--cr0 <value>', 'override CR0')
     .option('--cr4 <value>', 'override CR4')

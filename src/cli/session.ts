@@ -8,6 +8,8 @@ import { CR0, CR4, EFER } from '../paging/registers.js';
 import { buildExample } from '../image/example.js';
 import { openDump } from '../target/dump.js';
 import { openLiveTarget } from '../target/liveTarget.js';
+import { openScenarioTarget } from '../target/emuTarget.js';
+import { ScenarioError } from '../emu/scenarios/index.js';
 import { MemoryTarget } from '../target/memoryTarget.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
 import type { Target } from '../target/target.js';
@@ -27,6 +29,8 @@ export interface TargetOptions {
   qmp?: string;
   /** The file behind the guest's RAM (memory-backend-file, share=on); needs --gdb or --qmp. */
   memPath?: string;
+  /** A scenario of the bundled emulator, opened in process at its start. */
+  emu?: string;
   cr0?: string;
   cr3?: string;
   cr4?: string;
@@ -57,28 +61,39 @@ export interface Session {
 }
 
 /**
- * Opens the target named by the options: exactly one of --dump, --example, or a live QEMU (--gdb,
- * --qmp, or both, with --mem-path on top). Throws UsageError for a wrong combination or a malformed
+ * Opens the target named by the options: exactly one of --dump, --example, --emu, or a live QEMU
+ * (--gdb, --qmp, or both, with --mem-path on top). Throws UsageError for a wrong combination or a malformed
  * endpoint, TargetError when the target cannot be opened.
  */
 export async function openTarget(o: TargetOptions): Promise<Target> {
   const live = o.gdb !== undefined || o.qmp !== undefined;
-  const named = [o.dump !== undefined && '--dump FILE', o.example === true && '--example', live && '--gdb/--qmp'].filter(Boolean);
+  const named = [o.dump !== undefined && '--dump FILE', o.example === true && '--example', live && '--gdb/--qmp', o.emu !== undefined && '--emu SCENARIO'].filter(Boolean);
   if (named.length > 1) {
-    throw new UsageError(`pass one target, not ${named.join(' and ')}: --dump FILE, --example, or a live QEMU with --gdb HOST:PORT and/or --qmp PATH`);
+    throw new UsageError(`pass one target, not ${named.join(' and ')}: --dump FILE, --example, --emu SCENARIO, or a live QEMU with --gdb HOST:PORT and/or --qmp PATH`);
   }
   if (o.memPath !== undefined && !live) {
     throw new UsageError('--mem-path FILE reads the RAM of a live QEMU: pass --gdb HOST:PORT or --qmp PATH with it (registers, and memory outside RAM, come from there)');
   }
   if (live) return openLiveTarget({ gdb: o.gdb === undefined ? undefined : gdbEndpoint(o.gdb), qmp: o.qmp === undefined ? undefined : qmpEndpoint(o.qmp), memPath: o.memPath });
   if (o.dump) return openDump(o.dump);
+  if (o.emu !== undefined) return emuTarget(o.emu);
   if (o.example) {
     const m = buildExample();
     return new MemoryTarget(m.mem, m.cpu, { maxPhyAddr: 40, gbPages: true }, 'the built-in example machine');
   }
   throw new UsageError(
-    "no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU's dump-guest-memory), --example for the built-in example machine, or --gdb HOST:PORT and/or --qmp PATH for a running QEMU",
+    "no target: pass --dump FILE (a raw physical memory image, or an ELF core from QEMU's dump-guest-memory), --example for the built-in example machine, --emu SCENARIO for the bundled emulator, or --gdb HOST:PORT and/or --qmp PATH for a running QEMU",
   );
+}
+
+/** The scenario's machine at its start; an unknown name is bad input listing the valid ones. */
+function emuTarget(name: string): Target {
+  try {
+    return openScenarioTarget(name);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(`--emu: ${e.message}`);
+    throw e;
+  }
 }
 
 function gdbEndpoint(text: string): string {

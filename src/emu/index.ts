@@ -19,3 +19,7 @@ export { EmuLog, formatCpuState, formatInterruptLine, formatSegment, type LogCat
 export { COM1, PortBus, Uart16550 } from './serial.js';
 export { REGISTER_NAMES, readRegister, writeRegister, type RegisterName } from './registerNames.js';
 export { DESC, FL, GPR_NAMES, MSR, SEG_NAMES, type CpuRegisters, type GprName, type SegmentCache, type TableRegister } from './cpuState.js';
+export { EmuSession, SessionError, type RunState, type VmStop } from './session.js';
+export { RspServer } from './rspServer.js';
+export { QmpServer } from './qmpServer.js';
+export { HmpMonitor } from './hmpCommands.js';

@@ -190,7 +190,9 @@ export function parseInfoMem(text: string): InfoMem {
     const end = start + size;
     // For a range that reaches 2^64, QEMU prints the end without sign extension: 2^48 (or 2^57).
     const topOk = end === U64 && [0n, 1n << 48n, 1n << 57n].includes(shownEnd);
-    if (size === 0n || end > U64 || (shownEnd !== end && !topOk)) {
+    // For a range that ends at the top of the lower half, it prints the end sign-extended.
+    const lowerOk = (end === 1n << 47n && shownEnd === 0xffff800000000000n) || (end === 1n << 56n && shownEnd === 0xff00000000000000n);
+    if (size === 0n || end > U64 || (shownEnd !== end && !topOk && !lowerOk)) {
       throw unexpectedLine(`info mem: 0x${m[1]}-0x${m[2]} does not span 0x${m[3]} bytes`, line);
     }
     return { start, end, size, user: m[4] === 'u', read: true, write: m[6] === 'w' };

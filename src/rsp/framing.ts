@@ -86,7 +86,7 @@ export function escapePayload(payload: string | Uint8Array, options: EncodeOptio
     }
     out.push(b);
     let run = 1;
-    while (i + run < bytes.length && bytes[i + run] === b) run++;
+    if (options.runLength) while (run < 98 && i + run < bytes.length && bytes[i + run] === b) run++;
     // `*` and a count character c repeat the byte c - 29 more times; 3..97 fit a printable c, and the
     // counts 6 and 7 would give '#' and '$', so those runs are cut one or two short.
     let extra = options.runLength ? Math.min(run - 1, 97) : 0;

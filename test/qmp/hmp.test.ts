@@ -326,6 +326,11 @@ describe('parseInfoMem', () => {
     expect(parseInfoMem('')).toEqual({ paging: true, ranges: [] });
   });
 
+  it('reads a range ending at the top of the lower half, whose end QEMU prints sign-extended', () => {
+    const m = parseInfoMem('00007ffffffff000-ffff800000000000 0000000000001000 urw\r\n');
+    expect(m.ranges).toEqual([{ start: 0x7ffffffff000n, end: 1n << 47n, size: 0x1000n, user: true, read: true, write: true }]);
+  });
+
   it('refuses a size that does not match the bounds, and garbled lines', () => {
     expect(() => parseInfoMem(MEM_4LEVEL.replace('0000000000400000-0000000000600000 0000000000200000', '0000000000400000-0000000000600000 0000000000100000'))).toThrow(
       /does not span 0x0000000000100000 bytes: line 2/,
