@@ -8,6 +8,8 @@ import type { CliRun } from './command.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
+import { emuCommand } from './commands/emu.js';
+import { explainLogCommand } from './commands/explainLog.js';
 import { faultCommand } from './commands/fault.js';
 import { mapCommand } from './commands/map.js';
 import { phys2virtCommand } from './commands/phys2virt.js';
@@ -31,9 +33,10 @@ export function buildProgram(run: CliRun): Command {
       writeErr: (s) => void run.io.stderr.write(s),
     })
     .exitOverride();
-  const commands = [regsCommand, walkCommand, mapCommand, diffCommand, phys2virtCommand, checkCommand, faultCommand].map((make) => make(run));
+  const commands = [regsCommand, walkCommand, mapCommand, diffCommand, phys2virtCommand, checkCommand, faultCommand, explainLogCommand].map((make) => make(run));
   // The demo runs other command lines in this process, on the same output, keeping its own status.
   commands.push(demoCommand(run, (argv) => runCommandLine(argv, run.io)));
+  commands.push(emuCommand(run));
   for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),
