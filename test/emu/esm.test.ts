@@ -31,18 +31,24 @@ describe('iced-x86 under ESM, for the emulator', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs compiled to JavaScript under plain node', () => {
-    const out = join(dir, 'emu');
-    mkdirSync(out);
-    for (const f of readdirSync(join(ROOT, 'src/emu')).filter((n) => n.endsWith('.ts'))) {
-      const js = ts.transpileModule(readFileSync(join(ROOT, 'src/emu', f), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-      }).outputText;
-      writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js);
-    }
+    // The whole source tree: the emulator's servers import src/rsp and src/qmp.
+    const transpile = (from: string, to: string): void => {
+      mkdirSync(to, { recursive: true });
+      for (const entry of readdirSync(from, { withFileTypes: true })) {
+        if (entry.isDirectory()) transpile(join(from, entry.name), join(to, entry.name));
+        else if (entry.name.endsWith('.ts')) {
+          const js = ts.transpileModule(readFileSync(join(from, entry.name), 'utf8'), {
+            compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+          }).outputText;
+          writeFileSync(join(to, entry.name.replace(/\.ts$/, '.js')), js);
+        }
+      }
+    };
+    transpile(join(ROOT, 'src'), join(dir, 'src'));
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(join(ROOT, 'node_modules/iced-x86'), join(dir, 'node_modules/iced-x86'));
-    writeFileSync(join(dir, 'main.js'), SCRIPT('./emu/index.js'));
+    writeFileSync(join(dir, 'main.js'), SCRIPT('./src/emu/index.js'));
     expect(execFileSync(process.execPath, [join(dir, 'main.js')], { encoding: 'utf8' }).trim()).toBe(EXPECTED);
   });
 
