@@ -424,7 +424,7 @@ describeQemu('live targets on real QEMU: stopped at mov cr3', (qemu) => {
       const two = await cli(['regs', '--example', '--gdb', g.gdb]);
       expect([two.status, two.stderr]).toEqual([
         2,
-        'pagewalk: pass one target, not --example and --gdb/--qmp: --dump FILE, --example, or a live QEMU with --gdb HOST:PORT and/or --qmp PATH\n',
+        'pagewalk: pass one target, not --example and --gdb/--qmp: --dump FILE, --example, --emu SCENARIO, or a live QEMU with --gdb HOST:PORT and/or --qmp PATH\n',
       ]);
       expect((await cli(['regs', '--gdb', 'nowhere'])).stderr).toBe(
         "pagewalk: --gdb: 'nowhere' is not a gdbstub address: expected HOST:PORT (e.g. 127.0.0.1:1234) or a unix socket path\n",
