@@ -11,8 +11,10 @@ import { diffCommand } from './commands/diff.js';
 import { emuCommand } from './commands/emu.js';
 import { explainLogCommand } from './commands/explainLog.js';
 import { faultCommand } from './commands/fault.js';
+import { launchCommand } from './commands/launch.js';
 import { mapCommand } from './commands/map.js';
 import { phys2virtCommand } from './commands/phys2virt.js';
+import { proxyCommand } from './commands/proxy.js';
 import { regsCommand } from './commands/regs.js';
 import { walkCommand } from './commands/walk.js';
 import { describeError, EXIT } from './errors.js';
@@ -37,6 +39,8 @@ export function buildProgram(run: CliRun): Command {
   // The demo runs other command lines in this process, on the same output, keeping its own status.
   commands.push(demoCommand(run, (argv) => runCommandLine(argv, run.io)));
   commands.push(emuCommand(run));
+  commands.push(proxyCommand(run));
+  commands.push(launchCommand(run));
   for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),
