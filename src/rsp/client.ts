@@ -146,6 +146,13 @@ export class RspClient extends EventEmitter<RspClientEvents> {
   private readonly maxMemoryChunk: number;
   /** Requests in the order their replies will come. */
   private readonly queue: Pending[] = [];
+  /**
+   * A `c`/`s` held back until every earlier request is answered: QEMU takes any byte that arrives
+   * while the guest runs, our own `+` for a late reply included, as an interrupt.
+   */
+  private held: Pending | null = null;
+  /** An interrupt() asked for while the run was held: sent right after it. */
+  private interruptHeld = false;
   /** How many requests at the head of `queue` the stub has acknowledged. */
   private acked = 0;
   /** Replies received so far (a stop before the first cannot be one our packet caused). */
@@ -231,7 +238,7 @@ export class RspClient extends EventEmitter<RspClientEvents> {
 
   /** True while a `c`/`s` is outstanding: the target runs and only `interrupt()` may be sent. */
   get running(): boolean {
-    return this.queue.some((p) => p.expect === 'resume');
+    return this.held !== null || this.queue.some((p) => p.expect === 'resume');
   }
 
   /** True once the connection is closed. */
@@ -418,7 +425,8 @@ export class RspClient extends EventEmitter<RspClientEvents> {
     this.checkOpen('interrupt');
     const wasRunning = this.running;
     const stop = wasRunning ? this.waitForStop(options) : null;
-    this.write(Uint8Array.of(INTERRUPT));
+    if (this.held) this.interruptHeld = true;
+    else this.write(Uint8Array.of(INTERRUPT));
     return stop;
   }
 
@@ -523,10 +531,27 @@ export class RspClient extends EventEmitter<RspClientEvents> {
       const label = payload.length > 40 ? `${payload.slice(0, 40)}...` : payload;
       const pending: Pending = { label, bytes, expect, resolve, reject, timer: null, abandoned: false, output: '' };
       if (timeoutMs !== null) pending.timer = this.timers.setTimeout(() => this.onTimeout(pending, timeoutMs), timeoutMs);
-      this.queue.push(pending);
-      if (!this.ackMode) this.acked = this.queue.length;
-      this.write(bytes);
+      if (expect === 'resume' && this.queue.length > 0) this.held = pending;
+      else this.transmit(pending);
     });
+  }
+
+  private transmit(pending: Pending): void {
+    this.queue.push(pending);
+    if (!this.ackMode) this.acked = this.queue.length;
+    this.write(pending.bytes);
+  }
+
+  /** Sends the held run once nothing else is outstanding, and an interrupt queued behind it. */
+  private releaseHeld(): void {
+    if (!this.held || this.queue.length > 0) return;
+    const run = this.held;
+    this.held = null;
+    this.transmit(run);
+    if (this.interruptHeld) {
+      this.interruptHeld = false;
+      this.write(Uint8Array.of(INTERRUPT));
+    }
   }
 
   private onTimeout(p: Pending, ms: number): void {
@@ -648,6 +673,7 @@ export class RspClient extends EventEmitter<RspClientEvents> {
     if (this.acked > 0) this.acked--;
     if (p.timer !== null) this.timers.clearTimeout(p.timer);
     if (!p.abandoned) p.resolve(reply);
+    this.releaseHeld();
   }
 
   private onClose(): void {
@@ -656,7 +682,10 @@ export class RspClient extends EventEmitter<RspClientEvents> {
     this.closedError = new RspError('E_CLOSED', `the connection to ${this.endpoint} is closed${exit}${cause ? `: ${cause.message}` : ''}`, null, {
       cause,
     });
-    for (const p of this.queue.splice(0)) {
+    const held = this.held ? [this.held] : [];
+    this.held = null;
+    this.interruptHeld = false;
+    for (const p of [...this.queue.splice(0), ...held]) {
       if (p.timer !== null) this.timers.clearTimeout(p.timer);
       if (!p.abandoned) p.reject(this.closedError);
     }

@@ -4,8 +4,8 @@
  * decoded with their flags), dumps the stack, steps, breaks at the scenario's `mov cr3` and
  * continues to it, steps over it, asks the monitor, and detaches, which resumes the guest. Every
  * value GDB prints is checked against the same scenario run on a Machine in this process.
- * Where gdb is not installed this is skipped with a visible notice (never a failure: CI machines
- * have GDB only where someone installed it).
+ * Where gdb is not installed this is skipped with a visible notice, or fails with
+ * PAGEWALK_REQUIRE_GDB=1 (which .ci/run sets after installing GDB).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { Machine } from '../../src/emu/index.js';
 import { findScenario } from '../../src/emu/scenarios/index.js';
 import { QmpClient } from '../../src/qmp/client.js';
+import { describeGdb } from '../proxy/gdbMi.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -147,9 +148,4 @@ function suite(): void {
   }, 120_000);
 }
 
-if (GDB) {
-  describe(`the real GDB (${GDB}) against pagewalk emu`, suite);
-} else {
-  console.warn('[pagewalk] SKIPPED "the real GDB against pagewalk emu": gdb is not installed (install gdb, e.g. Debian\'s gdb package, to run it)');
-  describe.skip('the real GDB against pagewalk emu', suite);
-}
+describeGdb('the real GDB against pagewalk emu', suite);

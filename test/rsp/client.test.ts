@@ -226,6 +226,26 @@ describe('RspClient execution', () => {
     expect(await client.interrupt()).toBeNull(); // not running: nothing to wait for
   });
 
+  it('holds a run back until earlier requests are answered (QEMU takes our late + for an interrupt), and an interrupt behind it', async () => {
+    const { stub, client } = await session((p) => (p === 'qAttached' || p === 'vCont;c' ? null : undefined));
+    const attached = client.request('qAttached');
+    const running = client.cont();
+    const interrupted = client.interrupt();
+    expect(client.running).toBe(true);
+    await stub.until(() => stub.received.includes('qAttached'));
+    // Nothing goes out behind the unanswered request: no run, no 0x03.
+    await new Promise((r) => setTimeout(r, 30));
+    expect(stub.received).not.toContain('vCont;c');
+    expect(stub.controls).not.toContain('\x03');
+    stub.send('1');
+    expect(await attached).toBe('1');
+    await stub.until(() => stub.received.includes('vCont;c') && stub.controls.includes('\x03'));
+    // The + for qAttached's reply went out before the run, the 0x03 after it.
+    expect(stub.controls.lastIndexOf('+')).toBeLessThan(stub.controls.indexOf('\x03'));
+    stub.send('T02thread:p01.01;');
+    expect((await Promise.all([running, interrupted]))[0]).toMatchObject({ kind: 'stopped', signal: 2 });
+  });
+
   it('uses c and s when the stub has no vCont, and vCont;s with the stopped thread when it has', async () => {
     const plain = await session((p) => (p === 'vCont?' ? '' : p === 'c' || p === 's' ? 'T05thread:01;' : undefined));
     expect(await plain.client.cont()).toMatchObject({ signal: 5 });
