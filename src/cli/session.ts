@@ -159,8 +159,11 @@ export async function openSession(o: TargetOptions): Promise<Session> {
   return sessionFor(await openTarget(o), o, symbols);
 }
 
-/** Builds a session around an open target; closes the target if that fails. */
-export async function sessionFor(target: Target, o: TargetOptions, symbols: SymbolTable | null = null): Promise<Session> {
+/**
+ * Builds a session around an open target. If that fails the target is closed, unless
+ * `closeOnError` is false (a TUI refreshing after a stop keeps its target through a passing error).
+ */
+export async function sessionFor(target: Target, o: TargetOptions, symbols: SymbolTable | null = null, closeOnError = true): Promise<Session> {
   try {
     const notes: string[] = [];
     const targetCpu = await target.cpuState();
@@ -186,7 +189,7 @@ export async function sessionFor(target: Target, o: TargetOptions, symbols: Symb
       close: () => target.close(),
     };
   } catch (e) {
-    await target.close();
+    if (closeOnError) await target.close();
     throw e;
   }
 }
