@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import type { CliRun } from './command.js';
+import { catchPfCommand } from './commands/catchPf.js';
 import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { diffCommand } from './commands/diff.js';
@@ -14,9 +15,12 @@ import { faultCommand } from './commands/fault.js';
 import { launchCommand } from './commands/launch.js';
 import { mapCommand } from './commands/map.js';
 import { phys2virtCommand } from './commands/phys2virt.js';
+import { postMortemCommand } from './commands/postMortem.js';
 import { proxyCommand } from './commands/proxy.js';
 import { regsCommand } from './commands/regs.js';
+import { runCommand } from './commands/run.js';
 import { walkCommand } from './commands/walk.js';
+import { watchCr3Command } from './commands/watchCr3.js';
 import { describeError, EXIT } from './errors.js';
 import type { Io } from './output.js';
 
@@ -41,6 +45,10 @@ export function buildProgram(run: CliRun): Command {
   commands.push(emuCommand(run));
   commands.push(proxyCommand(run));
   commands.push(launchCommand(run));
+  commands.push(watchCr3Command(run));
+  commands.push(catchPfCommand(run));
+  commands.push(postMortemCommand(run));
+  commands.push(runCommand(run));
   for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),

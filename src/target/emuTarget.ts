@@ -10,6 +10,8 @@ import type { CpuState, Segment } from '../paging/cpu.js';
 import { FRAME_SIZE, type FrameData, type PhysMemory } from '../paging/memory.js';
 import type { CpuFeatures } from '../paging/mode.js';
 import type { SegmentCache } from '../emu/cpuState.js';
+import type { Debuggee } from './debuggee.js';
+import { EmuControl } from './emuControl.js';
 import { TargetError, type RamRange, type Target, type TargetInfo } from './target.js';
 
 const GPRS = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
@@ -51,9 +53,10 @@ export function machineCpuState(machine: Machine): CpuState {
 }
 
 /** A machine of the bundled emulator as a target. */
-export class EmuTarget implements Target, PhysMemory {
+export class EmuTarget implements Target, PhysMemory, Debuggee {
   readonly info: TargetInfo;
   private closed = false;
+  private controlValue: EmuControl | null = null;
 
   /** Wraps `machine`; `description` says which (e.g. "the bundled emulator: scenario good"). */
   constructor(
@@ -61,6 +64,12 @@ export class EmuTarget implements Target, PhysMemory {
     description = 'the bundled emulator',
   ) {
     this.info = { kind: 'emu', description };
+  }
+
+  /** The controls (breakpoints, step, cont), made on first use: see `emuControl.ts`. */
+  get control(): EmuControl {
+    this.controlValue ??= new EmuControl(this.machine);
+    return this.controlValue;
   }
 
   /** The frame at `pa` from the machine's RAM; null outside RAM. */
@@ -103,6 +112,7 @@ export class EmuTarget implements Target, PhysMemory {
   /** Lets go of the machine (it keeps its state); later reads throw E_LOST. */
   async close(): Promise<void> {
     this.closed = true;
+    this.controlValue?.release();
   }
 
   private checkOpen(): void {

@@ -11,6 +11,8 @@
  * - The guest is left as found: connecting to a running VM stops it (QEMU sends an unsolicited T02),
  *   so closing then detaches (`D`), which resumes it; a VM that was stopped is left stopped by closing
  *   the socket without `D`.
+ * - Controls (the Debuggee interface) come from {@link gdbstubControl}: breakpoints (`Z0`, or `Z1`
+ *   under KVM), steps that retry QEMU's empty step, runs, interrupts, and the stops nobody asked for.
  */
 import type { Socket } from 'node:net';
 import type { CpuState } from '../paging/cpu.js';
@@ -19,7 +21,7 @@ import type { CpuFeatures } from '../paging/mode.js';
 import { HmpError } from '../qmp/errors.js';
 import type { InfoRegisters } from '../qmp/hmp.js';
 import { pipelined } from '../rsp/chunks.js';
-import { RspClient, type RequestOptions } from '../rsp/client.js';
+import { BreakpointType, RspClient, type RequestOptions } from '../rsp/client.js';
 import { GdbSignal, type StopReply } from '../rsp/codec.js';
 import { endpointLabel, openSocket, parseEndpoint, type RspEndpoint } from '../rsp/endpoint.js';
 import { RspError } from '../rsp/errors.js';
@@ -31,6 +33,7 @@ import { covers, rangesText, readableRanges, type FlatRange } from './mtree.js';
 import { cpuFeatures, infoRegisters, memoryMap, rspMonitor, type QemuMonitor } from './qemuMonitor.js';
 import { DEFAULT_CONNECT_MS, DEFAULT_REQUEST_MS, type LiveTimeouts, type QemuTarget } from './qemuTarget.js';
 import { TargetError, type RamRange, type TargetInfo } from './target.js';
+import type { DebugControl, Stop } from './debuggee.js';
 
 /** Options of {@link RspTarget}. */
 export interface RspTargetOptions {
@@ -370,5 +373,160 @@ export class RspTarget implements QemuTarget {
       out[i] = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     });
     return out;
+  }
+}
+
+/** How a gdbstub's breakpoints go in: `Z0`, or `Z1` where `Z0` would patch guest memory. */
+export type BreakpointKind = 'software' | 'hardware';
+
+/** How often a step that left RIP where it was is tried again (QEMU-FACTS §7: a rare empty step). */
+const EMPTY_STEP_RETRIES = 3;
+
+/** The Stop a stop reply means (QEMU-FACTS §2.5); `stepping` says whether it ends a single step. */
+export function stopOfReply(reply: StopReply, stepping: boolean): Stop {
+  if (reply.kind !== 'stopped') {
+    return reply.kind === 'exited' ? { cause: 'exited', signal: null, exitCode: reply.code } : { cause: 'exited', signal: reply.code };
+  }
+  if (reply.signal === GdbSignal.TRAP) {
+    if (reply.watch) return { cause: 'watchpoint', signal: reply.signal, watch: { kind: reply.watch.kind, address: reply.watch.address } };
+    return { cause: stepping ? 'step' : 'breakpoint', signal: reply.signal };
+  }
+  if (reply.signal === GdbSignal.QUIT) return { cause: 'shutdown', signal: reply.signal };
+  // SIGINT, and what else a stub may report (KVM's internal error comes as SIGABRT): the guest stands still.
+  return { cause: 'interrupted', signal: reply.signal };
+}
+
+const controls = new WeakMap<RspTarget, GdbstubControl>();
+
+/**
+ * The controls of `target` (one per target: it remembers the breakpoints it inserted). RspTarget
+ * does not carry them as a `control` member, so that subclasses with controls of their own keep them.
+ */
+export function gdbstubControl(target: RspTarget): GdbstubControl {
+  let c = controls.get(target);
+  if (!c) {
+    c = new GdbstubControl(target);
+    controls.set(target, c);
+  }
+  return c;
+}
+
+/**
+ * The controls of a gdbstub target. Breakpoints are software ones (`Z0`, which QEMU's TCG matches on
+ * the PC without touching memory) unless the monitor says KVM runs the guest (`info kvm`): there `Z0`
+ * writes 0xcc into guest memory, so `Z1` (four at most) is used, and since KVM does not move past a
+ * hardware breakpoint at RIP, a step or a run from one removes it, steps, and puts it back. A run
+ * from one of its breakpoints steps off it first (QEMU would stop there again at once). Steps that
+ * come back with RIP unmoved are tried again.
+ */
+export class GdbstubControl implements DebugControl {
+  private kindValue: Promise<BreakpointKind> | null = null;
+  private readonly inserted = new Set<bigint>();
+  private runs = 0;
+
+  constructor(private readonly target: RspTarget) {}
+
+  get running(): boolean {
+    return this.runs > 0 || this.target.client.running;
+  }
+
+  /** The kind of breakpoint this stub gets, asked once: 'hardware' under KVM. */
+  breakpointKind(): Promise<BreakpointKind> {
+    this.kindValue ??= (async () => {
+      const monitor = this.target.monitor;
+      if (!monitor) return 'software';
+      try {
+        return /kvm support: enabled/i.test(await monitor.hmp('info kvm')) ? 'hardware' : 'software';
+      } catch (e) {
+        if (e instanceof HmpError) return 'software';
+        throw e;
+      }
+    })();
+    return this.kindValue;
+  }
+
+  /** Inserts a breakpoint at `va`; TargetError E_UNREADABLE when the stub refuses it (KVM takes four). */
+  async insertBreakpoint(va: bigint): Promise<void> {
+    const kind = await this.guard(() => this.breakpointKind());
+    await this.guard(() => this.target.client.insertBreakpoint(kind === 'software' ? BreakpointType.SOFTWARE : BreakpointType.HARDWARE, va, 1));
+    this.inserted.add(va);
+  }
+
+  async removeBreakpoint(va: bigint): Promise<void> {
+    const kind = await this.guard(() => this.breakpointKind());
+    this.inserted.delete(va);
+    await this.guard(() => this.target.client.removeBreakpoint(kind === 'software' ? BreakpointType.SOFTWARE : BreakpointType.HARDWARE, va, 1));
+  }
+
+  /** One instruction; again (up to three times) when QEMU answers without moving RIP. */
+  async step(): Promise<Stop> {
+    const before = await this.rip();
+    const lift = this.inserted.has(before) && (await this.breakpointKind()) === 'hardware';
+    if (lift) await this.removeBreakpoint(before);
+    try {
+      let reply: StopReply | null = null;
+      for (let i = 0; i <= EMPTY_STEP_RETRIES; i++) {
+        reply = await this.run(() => this.target.step());
+        if (reply.kind !== 'stopped' || reply.signal !== GdbSignal.TRAP || (await this.rip()) !== before) break;
+      }
+      return stopOfReply(reply!, true);
+    } finally {
+      if (lift && !this.target.client.isClosed) await this.insertBreakpoint(before);
+    }
+  }
+
+  /** Runs until a stop; off a breakpoint of its own first (a step), and a step onto another one is that breakpoint's stop. */
+  async cont(): Promise<Stop> {
+    if (this.inserted.has(await this.rip())) {
+      const s = await this.step();
+      if (s.cause !== 'step') return s;
+      if (this.inserted.has(await this.rip())) return { cause: 'breakpoint', signal: GdbSignal.TRAP };
+    }
+    return stopOfReply(await this.run(() => this.target.cont()), false);
+  }
+
+  /** Stops a run; does nothing when the guest stands still. */
+  async interrupt(): Promise<void> {
+    if (this.target.client.running) await this.guard(() => this.target.client.interrupt());
+  }
+
+  async writeRegister(name: string, value: bigint): Promise<void> {
+    await this.target.writeRegister(name, value);
+  }
+
+  onUnsolicitedStop(listener: (stop: Stop) => void): () => void {
+    const client = this.target.client;
+    const onStop = (s: StopReply): void => listener(stopOfReply(s, false));
+    const onExit = (s: StopReply): void => {
+      if (this.runs === 0) listener(stopOfReply(s, false));
+    };
+    client.on('stop', onStop);
+    client.on('exit', onExit);
+    return () => {
+      client.off('stop', onStop);
+      client.off('exit', onExit);
+    };
+  }
+
+  private async run(fn: () => Promise<StopReply>): Promise<StopReply> {
+    this.runs++;
+    try {
+      return await fn();
+    } finally {
+      this.runs--;
+    }
+  }
+
+  /** RIP from one `g` (which also brings KVM's register cache up to date). */
+  private async rip(): Promise<bigint> {
+    return this.guard(async () => (await this.target.client.readRegisters()).get('rip') ?? 0n);
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw liveError(e, `the gdbstub at ${this.target.client.endpoint}`, 'use');
+    }
   }
 }

@@ -6,15 +6,19 @@
 import { Command } from 'commander';
 import { lintJson, preflightJson } from '../../json/check.js';
 import { mapRangeJson } from '../../json/map.js';
+import { hintGroupJson } from '../../json/watch.js';
 import { hex, hexPad } from '../../paging/addr.js';
 import { diffRangesAsync } from '../../paging/diff.js';
 import { lintAsync } from '../../paging/lint.js';
 import type { MapRange } from '../../paging/map.js';
 import { withCr3 } from '../../paging/mode.js';
 import { preflightAsync } from '../../paging/preflight.js';
+import { preflightHints } from '../../watch/cr3Watch.js';
+import { guestRunState } from '../../watch/driven.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT } from '../errors.js';
 import { humanSize, table } from '../output.js';
+import { renderHints } from './watchCr3.js';
 
 /** Builds the `check` command. */
 export function checkCommand(run: CliRun): Command {
@@ -24,6 +28,7 @@ export function checkCommand(run: CliRun): Command {
     ),
   ).action((opts: CommonOptions) =>
     inSession(run, opts, async (s, out) => {
+      if ((await guestRunState(s.target)) === 'shutdown') out.note('the guest is shut down after a triple fault (QEMU kept its state): `pagewalk post-mortem` explains why');
       const ram = await s.target.ram();
       const report = await lintAsync(s.target, s.ctx, { ram, rip: s.cpu.rip });
       const pre = await preflightAsync(s.target, { ctx: s.ctx, cpu: s.cpu });
@@ -34,6 +39,8 @@ export function checkCommand(run: CliRun): Command {
           if (d.kind === 'removed' && d.before) lost.push({ ...d.before, va: d.va, size: d.size, pa: d.before.pa + (d.va - d.before.va) });
         }
       }
+      const before = s.targetCpu.cr3 !== s.ctx.cr3 && s.targetCpu.cr3 !== 0n ? withCr3(s.ctx, s.targetCpu.cr3) : null;
+      const hints = await preflightHints(s.target, pre, s.ctx, before, s.cpu, ram);
       const lintErrors = report.findings.filter((f) => f.severity === 'error').length;
       if (pre.verdict !== 'safe' || lintErrors > 0) run.status = Math.max(run.status, EXIT.DANGER);
       if (out.json) {
@@ -41,6 +48,7 @@ export function checkCommand(run: CliRun): Command {
           cr3: hex(s.ctx.cr3),
           mode: s.ctx.mode,
           preflight: preflightJson(pre),
+          hints: hints.map(hintGroupJson),
           lost: lost.map(mapRangeJson),
           lint: lintJson(report),
         });
@@ -62,7 +70,14 @@ export function checkCommand(run: CliRun): Command {
       if (pre.problems.length > 0) {
         out.line();
         out.line('  Problems:');
-        for (const p of pre.problems) out.line(`    ${c.red('✗')} ${c.bold(p.what)} ${c.dim(`(${p.when})`)}: ${p.explanation}`);
+        for (const p of pre.problems) {
+          out.line(`    ${c.red('✗')} ${c.bold(p.what)} ${c.dim(`(${p.when})`)}: ${p.explanation}`);
+          renderHints(out, hints.filter((g) => g.what === p.what && g.va === p.va).flatMap((g) => g.hints), '        ');
+        }
+      }
+      for (const g of hints.filter((x) => !pre.problems.some((p) => p.what === x.what && p.va === x.va))) {
+        out.line(`  ${c.bold(g.what)} at ${hex(g.va)}:`);
+        renderHints(out, g.hints, '    ');
       }
       for (const u of pre.unknown) out.line(`  ${c.yellow('?')} not checked: ${u}`);
       if (lost.length > 0) {

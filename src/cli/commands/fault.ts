@@ -4,8 +4,10 @@
  */
 import { Command } from 'commander';
 import { compareFault } from '../../faults/againstTables.js';
+import { diagnoseAsync } from '../../faults/diagnose.js';
 import { decodeErrorCode } from '../../faults/errorCode.js';
 import { faultJson } from '../../json/fault.js';
+import { hintJson } from '../../json/watch.js';
 import { hex } from '../../paging/addr.js';
 import { runAsync } from '../../paging/memory.js';
 import { walkTask } from '../../paging/walk.js';
@@ -14,6 +16,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { parseNumber } from '../numbers.js';
 import { table } from '../output.js';
 import { renderWalk } from '../renderWalk.js';
+import { renderHints } from './watchCr3.js';
 
 interface FaultOptions extends CommonOptions {
   cr2?: string;
@@ -40,8 +43,9 @@ export function faultCommand(run: CliRun): Command {
       const rip = opts.rip !== undefined ? s.address(opts.rip, '--rip') : s.cpu.rip !== 0n ? s.cpu.rip : undefined;
       const w = await runAsync(walkTask(s.ctx, cr2, { kind: decoded.access, user: decoded.user }), s.target);
       const cmp = compareFault(decoded, w, rip);
+      const hints = w.fault ? await diagnoseAsync(s.target, { ctx: s.ctx, walk: w, rsp: s.cpu.rsp, ram: await s.target.ram() }) : [];
       if (w.fault) run.status = Math.max(run.status, EXIT.DANGER);
-      if (out.json) return out.jsonValue(faultJson(cr2, rip, decoded, w, cmp));
+      if (out.json) return out.jsonValue({ ...faultJson(cr2, rip, decoded, w, cmp), hints: hints.map(hintJson) });
       const c = out.c;
       out.line(`${c.bold('#PF')} at CR2 ${c.bold(hex(cr2))}, error code ${c.bold(hex(code))}${rip !== undefined ? `, RIP ${hex(rip)}` : ''}`);
       const rows = decoded.bits
@@ -55,6 +59,7 @@ export function faultCommand(run: CliRun): Command {
       for (const line of renderWalk(w, c)) out.line(line);
       out.line();
       out.line((cmp.agrees ? c.green('✓ ') : c.yellow('? ')) + cmp.explanation);
+      renderHints(out, hints, '');
     }),
   );
 }

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { regsJson } from '../../json/regs.js';
 import { hex } from '../../paging/addr.js';
 import { CR0, CR4, EFER, setBits } from '../../paging/registers.js';
+import { guestRunState } from '../../watch/driven.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { table } from '../output.js';
 
@@ -13,6 +14,7 @@ export function regsCommand(run: CliRun): Command {
   return withTargetOptions(new Command('regs').description('the paging registers, decoded: mode, CR0, CR3, CR4, EFER, RIP, RSP, CR2')).action(
     (opts: CommonOptions) =>
       inSession(run, opts, async (s, out) => {
+        if ((await guestRunState(s.target)) === 'shutdown') out.note('the guest is shut down after a triple fault (QEMU kept its state): `pagewalk post-mortem` explains why');
         const j = regsJson(s.cpu, s.ctx.maxPhyAddr, []);
         if (out.json) return out.jsonValue(j);
         const c = out.c;

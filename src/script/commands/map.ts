@@ -1,0 +1,49 @@
+/**
+ * `map [--from VA] [--to VA] [--cr3 CR3]`: every mapping, coalesced into ranges, with the CLI's
+ * text and its JSON (`{cr3, mode, ranges, summary}`) as one result.
+ */
+import { mapRangeJson, mapSummaryJson, type MapRangeJson } from '../../json/map.js';
+import { mapHeader, mapLine } from '../../cli/renderMap.js';
+import { humanSize } from '../../cli/output.js';
+import { hex } from '../../paging/addr.js';
+import { mapRangesAsync, type MapOptions, type MapSummary } from '../../paging/map.js';
+import type { CommandContext, CommandOutput } from '../context.js';
+import { ScriptError } from '../errors.js';
+
+/** The --from/--to window of `map` and `diff`; --from above --to is a ScriptError (E_VALUE). */
+export async function windowOf(c: CommandContext): Promise<MapOptions> {
+  const from = await c.optionNumber('from');
+  const to = await c.optionNumber('to');
+  if (from !== undefined && to !== undefined && from > to) {
+    throw new ScriptError('E_VALUE', `--from ${hex(from)} is above --to ${hex(to)}`, c.statement.options.get('from')!.span);
+  }
+  return { ...(from !== undefined && { from }), ...(to !== undefined && { to }) };
+}
+
+/** Runs `map`. */
+export async function mapCommand(c: CommandContext): Promise<CommandOutput> {
+  const ctx = await c.pagingContext();
+  const warnings: string[] = [];
+  if (ctx.cr3Reserved !== 0n) warnings.push(`CR3 ${hex(ctx.cr3)} has reserved bits set (${hex(ctx.cr3Reserved)}): loading it raises #GP, so it maps nothing`);
+  const it = mapRangesAsync(c.session.target, ctx, await windowOf(c));
+  const col = c.colors;
+  const text = [col.bold(`${ctx.mode} paging, CR3 ${hex(ctx.cr3)}`), mapHeader(col)];
+  const ranges: MapRangeJson[] = [];
+  let bytes = 0n;
+  let summary: MapSummary;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      summary = r.value;
+      break;
+    }
+    bytes += r.value.size;
+    ranges.push(mapRangeJson(r.value));
+    text.push(mapLine(r.value, col));
+  }
+  text.push(col.dim(`${summary.ranges} ranges, ${summary.leaves} pages, ${humanSize(bytes)} mapped`));
+  if (summary.reservedEntries > 0) warnings.push(`${summary.reservedEntries} present entries have reserved bits set and map nothing (see \`check\`)`);
+  for (const u of summary.unreadable) warnings.push(`the ${u.level} table at ${hex(u.table)} (for ${hex(u.va)}) lies outside readable memory: its mappings are not listed`);
+  for (const t of summary.truncated) warnings.push(`tables loop: the ${t.level} table at ${hex(t.table)} is reached from itself (at ${hex(t.va)}); the rest of that subtree is not listed`);
+  return { text, warnings, result: { cr3: hex(ctx.cr3), mode: ctx.mode, ranges, summary: mapSummaryJson(summary) } };
+}

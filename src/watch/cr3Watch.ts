@@ -1,0 +1,310 @@
+/**
+ * watch-cr3: stop before every MOV to CR3 and say what it will do.
+ *
+ * The sites of the current address space are found (`sites.ts`, or the ELF's code) and broken on.
+ * At a hit the instruction is decoded for its source register, the value it moves taken apart (PCID,
+ * the no-flush bit), and the pre-flight run on the new tables with RIP after the MOV; the problems
+ * get their hints (`faults/diagnose.ts`) and the switch its losses (what the old tables map that the
+ * new ones do not). The event goes out while the guest still stands on the MOV. Then, unless the
+ * watch stops there (`count`, `stopOn`), it steps over the MOV, checks CR3 holds what was predicted,
+ * finds the sites of the new address space and runs on. Where there is no site to break on it
+ * single-steps, with a bound, and says so. A triple fault on the way is explained from the state
+ * QEMU keeps. However it ends, the breakpoints are removed and the guest is left stopped.
+ */
+import { diagnoseAsync, hintKey, type AccessRole, type Hint } from '../faults/diagnose.js';
+import { hex } from '../paging/addr.js';
+import { cpl, type CpuState } from '../paging/cpu.js';
+import { diffRangesAsync } from '../paging/diff.js';
+import type { MapRange } from '../paging/map.js';
+import { runAsync } from '../paging/memory.js';
+import { cr3Root, pagingContext, withCr3, type CpuFeatures, type PagingContext } from '../paging/mode.js';
+import { preflightAsync, type PreflightResult } from '../paging/preflight.js';
+import { walkTask } from '../paging/walk.js';
+import type { DebugControl, Stop } from '../target/debuggee.js';
+import type { Target } from '../target/target.js';
+import { BreakpointSet } from './breakpoints.js';
+import { codeBits, decodeInstruction, readCodeTask, type GuestInstruction } from './code.js';
+import { cr3Write } from './cr3Value.js';
+import { controlOf, guestRunState } from './driven.js';
+import { elfSites, type CodeSegment } from './elfCode.js';
+import { WatchError } from './errors.js';
+import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd, type WatchEvent } from './events.js';
+import { postMortem } from './postMortem.js';
+import { scanSites, type CodeSite } from './sites.js';
+import { stepUntil } from './stepping.js';
+
+/** Options of {@link watchCr3}. */
+export interface Cr3WatchOptions {
+  /** MAXPHYADDR and 1 GiB pages, as the session has them. */
+  features: CpuFeatures;
+  /** Stop after this many CR3 writes, standing on the last one. */
+  count?: number;
+  /** Stop before a write whose verdict is not safe ('danger'), or before every one ('every'). */
+  stopOn?: 'danger' | 'every' | null;
+  /** The kernel's executable segments (--elf): sites come from there too. */
+  elf?: readonly CodeSegment[] | null;
+  /** Physical bytes to scan per address space (see `sites.ts`). */
+  scanBudget?: number;
+  /** Single steps at most, where no site can be found (default {@link DEFAULT_MAX_STEPS}). */
+  maxSteps?: number;
+  /** Readable physical memory (the target's `ram()`), for the scan and the hints. */
+  ram?: readonly { start: bigint; end: bigint }[] | null;
+  /** Aborting stops the watch: the guest is interrupted and left where it is. */
+  signal?: AbortSignal;
+  /** QEMU's `-d int` log for a post-mortem, when its path is known. */
+  log?: () => AsyncIterable<string | Uint8Array>;
+  onEvent: (e: WatchEvent) => void | Promise<void>;
+}
+
+/** How a watch went. */
+export interface WatchResult {
+  end: WatchEnd;
+  /** CR3 writes seen. */
+  writes: number;
+  /** Those whose verdict was not safe. */
+  dangerous: number;
+}
+
+/** The single-step bound when nothing says otherwise. */
+export const DEFAULT_MAX_STEPS = 200_000;
+
+/** Which diagnosis a pre-flight problem gets. */
+export function roleOf(what: string): AccessRole {
+  if (what === 'next-instruction' || what.startsWith('handler')) return 'fetch';
+  if (what === 'stack' || what.startsWith('stack')) return 'stack';
+  if (['gdt', 'idt', 'tss'].includes(what) || what.startsWith('gate') || what.startsWith('tss')) return 'system';
+  return 'data';
+}
+
+/**
+ * The hints of a pre-flight: for every problem with a walk, and for the next instruction (code that
+ * reads as zeros through the new tables and as something else through the old ones).
+ */
+export async function preflightHints(
+  target: Target,
+  pre: PreflightResult,
+  ctx: PagingContext,
+  before: PagingContext | null,
+  cpu: CpuState,
+  ram: readonly { start: bigint; end: bigint }[] | null,
+): Promise<HintGroup[]> {
+  const groups: HintGroup[] = [];
+  const seen = new Set<string>();
+  const add = (what: string, va: bigint, hints: Hint[]): void => {
+    const fresh = hints.filter((h) => !seen.has(hintKey(h)));
+    fresh.forEach((h) => seen.add(hintKey(h)));
+    if (fresh.length > 0) groups.push({ what, va, hints: fresh });
+  };
+  for (const p of pre.problems) {
+    if (!p.walk) continue;
+    add(p.what, p.va, await diagnoseAsync(target, { ctx: withCr3(ctx, p.walk.cr3), walk: p.walk, role: roleOf(p.what), rsp: cpu.rsp, before, ram }));
+  }
+  if (!pre.problems.some((p) => p.what === 'next-instruction')) {
+    const w = await runAsync(walkTask(ctx, cpu.rip, { kind: 'exec', user: cpl(cpu) === 3 }), target);
+    if (!w.fault) add('next-instruction', cpu.rip, await diagnoseAsync(target, { ctx, walk: w, role: 'fetch', before, ram }));
+  }
+  return groups;
+}
+
+/** What the old tables map and the new ones do not, clipped to each difference. */
+export async function lostRanges(target: Target, now: PagingContext, before: PagingContext): Promise<{ lost: MapRange[]; more: number }> {
+  const lost: MapRange[] = [];
+  let more = 0;
+  if (now.cr3Reserved !== 0n) return { lost, more };
+  for await (const d of diffRangesAsync(target, now, before)) {
+    if (d.kind !== 'removed' || !d.before) continue;
+    if (lost.length >= MAX_LOST) more++;
+    else lost.push({ ...d.before, va: d.va, size: d.size, pa: d.before.pa + (d.va - d.before.va) });
+  }
+  return { lost, more };
+}
+
+/** Watches `target` for CR3 writes (see the file comment). Throws WatchError when it cannot be driven. */
+export async function watchCr3(target: Target, options: Cr3WatchOptions): Promise<WatchResult> {
+  const control = controlOf(target);
+  if (!control) {
+    throw new WatchError('E_NOT_DRIVABLE', `${target.info.description} cannot be driven (no breakpoints, no steps): watch-cr3 needs --gdb HOST:PORT or --emu SCENARIO`);
+  }
+  return new Cr3Watch(target, control, options).run();
+}
+
+class Cr3Watch {
+  private readonly bps: BreakpointSet;
+  private readonly sitesByRoot = new Map<number, CodeSite[]>();
+  private readonly elf: CodeSite[] = [];
+  private writes = 0;
+  private dangerous = 0;
+  private readonly maxSteps: number;
+
+  constructor(
+    private readonly target: Target,
+    private readonly control: DebugControl,
+    private readonly o: Cr3WatchOptions,
+  ) {
+    this.bps = new BreakpointSet(control);
+    this.maxSteps = o.maxSteps ?? DEFAULT_MAX_STEPS;
+  }
+
+  async run(): Promise<WatchResult> {
+    const onAbort = (): void => void this.control.interrupt().catch(() => undefined);
+    this.o.signal?.addEventListener('abort', onAbort);
+    let end: WatchEnd;
+    try {
+      end = await this.loop();
+    } finally {
+      this.o.signal?.removeEventListener('abort', onAbort);
+      await this.bps.clear();
+    }
+    return { end, writes: this.writes, dangerous: this.dangerous };
+  }
+
+  private emit(e: WatchEvent): Promise<void> | void {
+    return this.o.onEvent(e);
+  }
+
+  private async finish(end: WatchEnd, message: string): Promise<WatchEnd> {
+    const rip = end === 'exited' ? null : (await this.target.cpuState().catch(() => null))?.rip ?? null;
+    await this.emit({ type: 'stopped', end, rip, message });
+    return end;
+  }
+
+  private async loop(): Promise<WatchEnd> {
+    if (this.control.running) await this.control.interrupt();
+    if ((await guestRunState(this.target)) === 'shutdown') return this.shutdown();
+    let cpu = await this.target.cpuState();
+    let ctx = pagingContext(cpu, this.o.features);
+    if (this.o.elf) this.elf.push(...elfSites(this.o.elf, codeBits(cpu)));
+    await this.arm(ctx, cpu);
+    for (;;) {
+      if (this.o.signal?.aborted) return this.finish('interrupted', 'interrupted: the guest is left stopped where it is');
+      // Run to the next MOV to CR3: on breakpoints, or step by step.
+      let hit: { cpu: CpuState; ins: GuestInstruction; via: 'breakpoint' | 'single-step' } | null = null;
+      if (this.bps.addresses.length > 0) {
+        // Standing on a site already (the watch started there, or the last MOV was followed by another): no run.
+        const here = this.bps.has(cpu.rip) ? await this.decodeAt(ctx, cpu) : null;
+        if (here?.cr3Source) {
+          hit = { cpu, ins: here, via: 'breakpoint' };
+        } else {
+          const stop = await this.control.cont();
+          const ended = await this.ended(stop);
+          if (ended) return ended;
+          cpu = await this.target.cpuState();
+          const ins = await this.decodeAt(ctx, cpu);
+          if (!ins?.cr3Source) continue; // a site of another address space, where other code now sits
+          hit = { cpu, ins, via: 'breakpoint' };
+        }
+      } else {
+        const why = 'no mov-to-CR3 site in the executable mappings of the current address space' + (this.o.elf ? ' or in the ELF file' : '');
+        await this.emit({ type: 'single-step', reason: why, maxSteps: this.maxSteps });
+        const run = await stepUntil(this.target, this.control, ctx, codeBits(cpu), (i) => i.cr3Source !== null, { maxSteps: this.maxSteps, signal: this.o.signal, user: cpl(cpu) === 3 });
+        await this.emit({ type: 'single-step-done', steps: run.steps, ms: run.ms, perSecond: run.perSecond });
+        if (run.outcome.kind === 'aborted') return this.finish('interrupted', 'interrupted while single-stepping: the guest is left stopped where it is');
+        if (run.outcome.kind === 'limit') {
+          return this.finish('step-limit', `no CR3 write in ${run.steps} single steps (${run.perSecond} per second): the guest is left stopped where it is; --max-steps raises the bound`);
+        }
+        if (run.outcome.kind === 'stop') {
+          const ended = await this.ended(run.outcome.stop);
+          if (ended) return ended;
+          continue;
+        }
+        cpu = await this.target.cpuState();
+        const ins = await this.decodeAt(ctx, cpu);
+        if (!ins?.cr3Source) continue;
+        hit = { cpu, ins, via: 'single-step' };
+      }
+
+      const event = await this.report(ctx, hit.cpu, hit.ins, hit.via);
+      const danger = event.preflight.verdict !== 'safe';
+      if (this.o.stopOn === 'every') return this.finish('every', `stopped before the mov cr3 at ${hex(event.rip)} (--stop-on every): it has not run`);
+      if (this.o.stopOn === 'danger' && danger) {
+        return this.finish('danger', `stopped before the mov cr3 at ${hex(event.rip)}: ${event.preflight.verdict}; it has not run, the guest stands on it`);
+      }
+      if (this.o.count !== undefined && this.writes >= this.o.count) {
+        return this.finish('count', `${this.writes} CR3 write${this.writes === 1 ? '' : 's'} seen (--count): stopped before the last one, which has not run`);
+      }
+
+      // Over the MOV, and on with the new address space.
+      const stop = await this.control.step();
+      if (stop.cause !== 'step') {
+        const ended = await this.ended(stop);
+        if (ended) return ended;
+      }
+      cpu = await this.target.cpuState();
+      if (cpu.cr3 !== event.write.cr3) {
+        await this.emit({ type: 'cr3-mismatch', rip: event.rip, expected: event.write.cr3, actual: cpu.cr3, after: cpu.rip });
+      }
+      ctx = pagingContext(cpu, this.o.features);
+      await this.arm(ctx, cpu);
+    }
+  }
+
+  /** Finds (or remembers) the sites of the address space `ctx` and puts breakpoints on them. */
+  private async arm(ctx: PagingContext, cpu: CpuState): Promise<void> {
+    const root = cr3Root(ctx.mode, ctx.cr3, ctx.maxPhyAddr);
+    let sites = this.sitesByRoot.get(root);
+    let scan = null;
+    if (!sites) {
+      scan = await scanSites(this.target, ctx, { bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
+      sites = scan.sites;
+      this.sitesByRoot.set(root, sites);
+    }
+    // This space's sites first, then the ELF's, then those of spaces seen before (for a switch back).
+    const wanted = [...new Set([...sites, ...this.elf, ...[...this.sitesByRoot.values()].flat()].map((s) => s.va))];
+    const { armed, refused } = await this.bps.arm(wanted);
+    if (scan) await this.emit({ type: 'sites', cr3: ctx.cr3, scan, elfSites: this.elf, armed, refused });
+  }
+
+  private async decodeAt(ctx: PagingContext, cpu: CpuState): Promise<GuestInstruction | null> {
+    const bytes = await runAsync(readCodeTask(ctx, cpu.rip, cpl(cpu) === 3), this.target);
+    return decodeInstruction(bytes, codeBits(cpu), cpu.rip, cpu);
+  }
+
+  /** The event of the MOV to CR3 the guest stands on, computed and sent before it runs. */
+  private async report(ctx: PagingContext, cpu: CpuState, ins: GuestInstruction, via: 'breakpoint' | 'single-step'): Promise<Cr3WriteEvent> {
+    const write = cr3Write(ctx, ins.cr3Value ?? 0n);
+    const next = withCr3(ctx, write.value);
+    const after: CpuState = { ...cpu, rip: cpu.rip + BigInt(ins.length) };
+    const preflight = await preflightAsync(this.target, { ctx: next, cpu: after });
+    const hints = await preflightHints(this.target, preflight, next, ctx, after, this.o.ram ?? null);
+    const { lost, more } = await lostRanges(this.target, next, ctx);
+    this.writes++;
+    if (preflight.verdict !== 'safe') this.dangerous++;
+    const event: Cr3WriteEvent = {
+      type: 'cr3-write',
+      index: this.writes,
+      rip: cpu.rip,
+      instruction: ins.text,
+      via,
+      old: ctx.cr3,
+      write,
+      preflight,
+      hints,
+      lost,
+      lostMore: more,
+    };
+    await this.emit(event);
+    return event;
+  }
+
+  /** What a stop means for the watch: null to go on, else how it ended (reported). */
+  private async ended(stop: Stop): Promise<WatchEnd | null> {
+    switch (stop.cause) {
+      case 'breakpoint':
+      case 'step':
+      case 'watchpoint':
+        return null;
+      case 'interrupted':
+        return this.finish('interrupted', this.o.signal?.aborted ? 'interrupted: the guest is left stopped where it is' : 'the guest was stopped by someone else (a monitor `stop`?): watch ended, the guest is left stopped');
+      case 'shutdown':
+        return this.shutdown();
+      case 'exited':
+        return this.finish('exited', `the guest exited${stop.exitCode !== undefined ? ` (status ${stop.exitCode})` : ''}`);
+    }
+  }
+
+  private async shutdown(): Promise<WatchEnd> {
+    const pm = await postMortem(this.target, { features: this.o.features, log: this.o.log?.(), ram: this.o.ram ?? null });
+    await this.emit({ type: 'shutdown', postMortem: pm });
+    return this.finish('shutdown', 'the guest is shut down (a triple fault): it stays as it is for a look; only a reset runs it again');
+  }
+}
