@@ -71,9 +71,13 @@ export class EmuControl implements DebugControl {
     if (this.session.needsReset) return Promise.resolve({ cause: 'shutdown', signal: 3 });
     if (this.session.running) return Promise.reject(new TargetError('E_LOST', 'the emulator is already running'));
     return new Promise<Stop>((resolve) => {
+      // A guest halted with interrupts off (`cli; hlt`) schedules no more work: keep the event loop
+      // alive while someone waits for the stop, as they would wait on QEMU, until an interrupt.
+      const keepAlive = setInterval(() => {}, 1 << 30);
       this.waiting = {
         stepping: false,
         resolve: (s) => {
+          clearInterval(keepAlive);
           this.waiting = null;
           resolve(s);
         },

@@ -2,7 +2,7 @@
  * The real bin/pagewalk, built into dist/ as `npm ci` builds it, in a child process.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { BIN, buildDist, spawnCli } from '../helpers/cli.js';
 
 beforeAll(() => buildDist(), 120_000);
@@ -46,5 +46,23 @@ describe('bin/pagewalk', () => {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" walk --example ${vas} | head -1`], { encoding: 'utf8' });
     expect(r.stdout).toBe('0xffffffff80000000  4-level, CR3 0x100000, supervisor read\n');
     expect(r.stderr).toBe('');
+  });
+
+  it('keeps watching a guest halted with interrupts off until Ctrl-C, then exits 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'watch-cr3', '--emu', 'good', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('"cr3-write"')) {
+      if (Date.now() > deadline) throw new Error(`no cr3-write event: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // `good` ends in cli; hlt: nothing more happens, and the watch must still be there to interrupt.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toContain('"event":"stopped"');
   });
 });
