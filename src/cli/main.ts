@@ -19,6 +19,7 @@ import { postMortemCommand } from './commands/postMortem.js';
 import { proxyCommand } from './commands/proxy.js';
 import { regsCommand } from './commands/regs.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { walkCommand } from './commands/walk.js';
 import { watchCr3Command } from './commands/watchCr3.js';
 import { describeError, EXIT } from './errors.js';
@@ -49,6 +50,7 @@ export function buildProgram(run: CliRun): Command {
   commands.push(catchPfCommand(run));
   commands.push(postMortemCommand(run));
   commands.push(runCommand(run));
+  commands.push(serveCommand(run));
   for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),
