@@ -40,7 +40,7 @@ export function describeError(err: unknown): { status: number; line: string } {
     return { status: EXIT.BAD_INPUT, line: err.message };
   }
   if (err instanceof TargetError) {
-    const status = err.code === 'E_FORMAT' ? EXIT.BAD_INPUT : EXIT.TARGET;
+    const status = err.code === 'E_FORMAT' || err.code === 'E_RUNNING' ? EXIT.BAD_INPUT : EXIT.TARGET;
     return { status, line: err.message };
   }
   const e = err as { code?: string; message?: string; path?: string };

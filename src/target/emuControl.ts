@@ -54,7 +54,7 @@ export class EmuControl implements DebugControl {
   async step(): Promise<Stop> {
     this.checkLive();
     if (this.session.needsReset) return { cause: 'shutdown', signal: 3 };
-    if (this.session.running) throw new TargetError('E_LOST', 'cannot step the emulator while it runs: interrupt it first');
+    if (this.session.running) throw new TargetError('E_RUNNING', 'cannot step the emulator while it runs: interrupt it first');
     let got = null as Stop | null;
     this.waiting = { stepping: true, resolve: (s) => (got = s) };
     try {
@@ -69,7 +69,7 @@ export class EmuControl implements DebugControl {
   cont(): Promise<Stop> {
     this.checkLive();
     if (this.session.needsReset) return Promise.resolve({ cause: 'shutdown', signal: 3 });
-    if (this.session.running) return Promise.reject(new TargetError('E_LOST', 'the emulator is already running'));
+    if (this.session.running) return Promise.reject(new TargetError('E_RUNNING', 'the emulator is already running: interrupt it first'));
     return new Promise<Stop>((resolve) => {
       // A guest halted with interrupts off (`cli; hlt`) schedules no more work: keep the event loop
       // alive while someone waits for the stop, as they would wait on QEMU, until an interrupt.

@@ -28,7 +28,9 @@ export type TargetErrorCode =
   /** Physical memory that the target does not hold was asked for. */
   | 'E_UNREADABLE'
   /** The target went away. */
-  | 'E_LOST';
+  | 'E_LOST'
+  /** The target is running and must be stopped first. */
+  | 'E_RUNNING';
 
 /** An error from a target; `code` is stable, the message is one line for the user. */
 export class TargetError extends Error {

@@ -223,6 +223,8 @@ class Cr3Watch {
         return this.finish('count', `${this.writes} CR3 write${this.writes === 1 ? '' : 's'} seen (--count): stopped before the last one, which has not run`);
       }
 
+      // Interrupted while the event was being reported: the MOV it warned about must not run.
+      if (this.o.signal?.aborted) return this.finish('interrupted', `interrupted before the mov cr3 at ${hex(event.rip)} ran: the guest stands on it`);
       // Over the MOV, and on with the new address space.
       const stop = await this.control.step();
       if (stop.cause !== 'step') {

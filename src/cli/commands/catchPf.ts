@@ -64,7 +64,7 @@ export function catchPfCommand(run: CliRun): Command {
     inSession(run, opts, async (s, out) => {
       rejectOverrides(opts, 'catch-pf');
       const count = opts.count === undefined ? undefined : parseSmall(opts.count, '--count', 1, 1_000_000_000);
-      const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) << 20;
+      const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) * (1 << 20);
       const elf = await elfCodeOf(opts.elf);
       const log = await logReader(opts.log);
       const ram = await s.target.ram();

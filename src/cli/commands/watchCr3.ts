@@ -220,7 +220,7 @@ export function watchCr3Command(run: CliRun): Command {
       rejectOverrides(opts, 'watch-cr3');
       const count = opts.count === undefined ? undefined : parseSmall(opts.count, '--count', 1, 1_000_000_000);
       const maxSteps = opts.maxSteps === undefined ? undefined : parseSmall(opts.maxSteps, '--max-steps', 1, 1_000_000_000);
-      const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) << 20;
+      const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) * (1 << 20);
       const elf = await elfCodeOf(opts.elf);
       const log = await logReader(opts.log);
       const ram = await s.target.ram();
