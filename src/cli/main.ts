@@ -20,6 +20,7 @@ import { proxyCommand } from './commands/proxy.js';
 import { regsCommand } from './commands/regs.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
+import { tuiCommand } from './commands/tui.js';
 import { walkCommand } from './commands/walk.js';
 import { watchCr3Command } from './commands/watchCr3.js';
 import { describeError, EXIT } from './errors.js';
@@ -43,14 +44,15 @@ export function buildProgram(run: CliRun): Command {
   const commands = [regsCommand, walkCommand, mapCommand, diffCommand, phys2virtCommand, checkCommand, faultCommand, explainLogCommand].map((make) => make(run));
   // The demo runs other command lines in this process, on the same output, keeping its own status.
   commands.push(demoCommand(run, (argv) => runCommandLine(argv, run.io)));
-  commands.push(emuCommand(run));
-  commands.push(proxyCommand(run));
-  commands.push(launchCommand(run));
   commands.push(watchCr3Command(run));
   commands.push(catchPfCommand(run));
   commands.push(postMortemCommand(run));
+  commands.push(emuCommand(run));
+  commands.push(proxyCommand(run));
+  commands.push(launchCommand(run));
   commands.push(runCommand(run));
   commands.push(serveCommand(run));
+  commands.push(tuiCommand(run));
   for (const cmd of commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void run.io.stdout.write(s),

@@ -19,9 +19,11 @@ import { TargetError } from '../../target/target.js';
 import type { CliRun } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
 import { Output } from '../output.js';
+import { launchTui } from './tui.js';
 
 interface LaunchCliOptions {
   log?: string;
+  tui?: boolean;
   json?: boolean;
 }
 
@@ -72,7 +74,9 @@ export function launchCommand(run: CliRun): Command {
     .argument('<qemu...>', 'the QEMU command line, after --: -- qemu-system-x86_64 ARGS...')
     .option('--log <file>', "where QEMU's -d log goes when pagewalk adds it (default: a temporary file, removed on exit)")
     .option('--json', 'print pagewalk\'s notes as JSON lines (on stderr: stdout is QEMU\'s console)')
+    .option('--tui', "attach and show the terminal UI, QEMU's console in its serial pane (quitting shuts QEMU down)")
     .action(async (argv: string[], opts: LaunchCliOptions) => {
+      if (opts.tui) return launchTui(run, argv, opts);
       const out = new Output(run.io, opts.json === true);
       const stdout = run.io.stdout as { columns?: number; rows?: number; on?: (e: 'resize', f: () => void) => void; off?: (e: 'resize', f: () => void) => void };
       let q: LaunchedQemu;

@@ -1,0 +1,25 @@
+/** The terminal UI (blessed): `runTui` on a source (the emulator, a live QEMU, a started QEMU). */
+export { runTui, type ScenarioPicker, type TuiOptions } from './app.js';
+export { commandLineText, paneText, pickerLines, statusLine, type PaneText, type PickerItem, type SourceFacts } from './screenText.js';
+export { TuiCommands, sessionOfView } from './commandLine.js';
+export { TuiController, MAX_WATCH_ENTRIES, type ControllerEvents, type ControllerOptions } from './controller.js';
+export { stopWords, type Notice, type RunState, type Selection, type TuiState } from './state.js';
+export { readCpuView, type CpuView } from './cpuView.js';
+export { FaultFeed, FileTail, type LoggedFault } from './faultFeed.js';
+export { checkLines, faultLines, verdictText, walkParts, walkSummary, type CheckView, type FaultOrigin, type FaultView } from './faultPane.js';
+export { helpLines, hintLine } from './help.js';
+export { KEYS, activeKeys, binding, type Action, type KeyBinding } from './keys.js';
+export { layout, split, MIN_COLS, MIN_ROWS, NARROW_ALL_ROWS, PANES, WIDE_COLS, type Layout, type LayoutOptions, type PaneName, type Rect } from './layout.js';
+export { LineLog } from './lineLog.js';
+export { compileFilter, rangeSearchText, type RangeTest } from './mapFilter.js';
+export { filteredRanges, mapPaneLines, rangeHeader, rangeRow, type MapView } from './mapPane.js';
+export { ASCII_GLYPHS, UNICODE_GLYPHS, paint, utf8Locale, type Glyphs, type Paint } from './paint.js';
+export { FLAG_WORDS, pathLines } from './pathPane.js';
+export { registerBarLines } from './registerBar.js';
+export { onConnectionLost, type TuiSource } from './source.js';
+export { emuSource, emuSourceNamed, launchedSource, optionsSource, scenarioSymbols } from './sources.js';
+export { addressHalves, buildStrip, stripLines, type Strip, type StripCell } from './strip.js';
+export { terminalName, terminfoCandidates, terminfoMagic } from './terminal.js';
+export { shorten, wrapWords } from './text.js';
+export type { Cr3Watch, WatchEvent, WatchStopped } from './watchRun.js';
+export { watchLines, type WatchEntry, type WatchStatus } from './watchPane.js';
