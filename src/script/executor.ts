@@ -100,7 +100,8 @@ export class ScriptExecutor {
   /** Re-reads registers and rebuilds the session (after the guest moved). */
   async refresh(): Promise<Session> {
     const s = this.current;
-    this.current = await sessionFor(s.target, this.options.targetOptions ?? {}, s.symbols);
+    // The executor does not own the target (the TUI does): a failed re-read must not close it.
+    this.current = await sessionFor(s.target, this.options.targetOptions ?? {}, s.symbols, false);
     return this.current;
   }
 

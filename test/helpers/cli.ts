@@ -49,8 +49,12 @@ export function spawnCli(argv: string[], env: Record<string, string | undefined>
   });
 }
 
-/** Builds dist/ with the project's TypeScript (as `npm ci` does through `prepare`). */
+/**
+ * Builds dist/ with the project's TypeScript (as `npm ci` does through `prepare`). A no-op in test
+ * files once the global setup has built it for the whole run.
+ */
 export function buildDist(): void {
+  if (process.env.PAGEWALK_DIST_BUILT === '1') return;
   const root = fileURLToPath(new URL('../..', import.meta.url));
   execFileSync(process.execPath, [fileURLToPath(new URL('../../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.build.json'], {
     cwd: root,
