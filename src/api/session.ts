@@ -7,34 +7,29 @@
  */
 import { EventEmitter } from 'node:events';
 import { sessionFor, type Session, type TargetOptions } from '../cli/session.js';
-import { compareFault } from '../faults/againstTables.js';
-import { diagnoseAsync } from '../faults/diagnose.js';
 import { decodeErrorCode } from '../faults/errorCode.js';
-import { LogExplainer, type LoggedException } from '../faults/explainLog.js';
-import { checkPageFaultsTask, type PagingOverride } from '../faults/logAgainstTables.js';
-import { QemuLogParser, parseQemuLogStream } from '../faults/qemuLog.js';
-import { lintJson, preflightJson } from '../json/check.js';
-import { explainLogJson, type ExplainLogJson, type TablesCheck } from '../json/explainLog.js';
-import { faultJson } from '../json/fault.js';
+import type { PagingOverride } from '../faults/logAgainstTables.js';
+import { explainLogJson, type ExplainLogJson } from '../json/explainLog.js';
 import { aliasJson, diffEntryJson, mapRangeJson, mapSummaryJson, type DiffEntryJson, type MapRangeJson, type MapSummaryJson } from '../json/map.js';
-import { regsJson, type RegsJson } from '../json/regs.js';
+import type { RegsJson } from '../json/regs.js';
 import { walkJson, type WalkJson } from '../json/walk.js';
-import { hintGroupJson, hintJson, type Cr3WriteJson } from '../json/watch.js';
+import type { Cr3WriteJson } from '../json/watch.js';
 import { hex } from '../paging/addr.js';
-import { diffRangesAsync } from '../paging/diff.js';
-import { lintAsync } from '../paging/lint.js';
-import { mapRangesAsync, type MapOptions, type MapRange } from '../paging/map.js';
+import { mapRangesAsync, type MapOptions } from '../paging/map.js';
 import { runAsync } from '../paging/memory.js';
 import { withCr3, type PagingContext } from '../paging/mode.js';
 import { phys2virtAsync } from '../paging/phys2virt.js';
-import { preflightAsync } from '../paging/preflight.js';
 import type { AccessKind } from '../paging/rights.js';
 import { walkTask } from '../paging/walk.js';
+import { checkReport } from '../report/check.js';
+import { diffReport } from '../report/diff.js';
+import { explainQemuLog, logTables } from '../report/explainLog.js';
+import { faultReport, undefinedBitsProblem } from '../report/fault.js';
+import { regsReport } from '../report/regs.js';
 import type { DebugControl, Stop } from '../target/debuggee.js';
 import type { SymbolTable } from '../target/elfSymbols.js';
 import { EmuTarget } from '../target/emuTarget.js';
 import type { Target, TargetInfo } from '../target/target.js';
-import { preflightHints } from '../watch/cr3Watch.js';
 import { controlOf } from '../watch/driven.js';
 import { ElfCodeError, loadElfCode } from '../watch/elfCode.js';
 import { ApiError, toApiError } from './errors.js';
@@ -75,8 +70,6 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
   private watch: { run: WatchRun; stop: Promise<StopJson> } | null = null;
   /** True while a paused watch waits for its consumer: the guest stands on a `mov cr3` and may be read. */
   private watchPaused = false;
-  /** The target as sessionFor sees it: everything but close, which stays the session's. */
-  private readonly reader: Target;
 
   /** Wraps an open target; the session owns it from now on (close() closes it). `symbols` serve symbolic addresses. */
   constructor(
@@ -85,16 +78,6 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
     private readonly symbols: SymbolTable | null = null,
   ) {
     super();
-    const t = target;
-    this.reader = {
-      info: t.info,
-      frames: (pas) => t.frames(pas),
-      cpuState: () => t.cpuState(),
-      cpuFeatures: () => t.cpuFeatures(),
-      ram: () => t.ram(),
-      readPhysical: (pa, length) => t.readPhysical(pa, length),
-      close: async () => undefined,
-    };
     this.controlValue = controlOf(target);
     if (this.controlValue) {
       if (this.controlValue.running) this.state = 'running';
@@ -131,7 +114,7 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
 
   /** The paging registers decoded, with notes on what was assumed. */
   regs(): Promise<RegsJson> {
-    return this.read(async (s) => regsJson(s.cpu, s.ctx.maxPhyAddr, s.notes));
+    return this.read(async (s) => regsReport(s, s.notes).json);
   }
 
   /** The walk of `va`: every level, effective rights, and whether `access` (default a supervisor read) faults. */
@@ -202,20 +185,8 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
     const { s, release } = await this.hold();
     try {
       const now = this.context(s, options.cr3);
-      const before = withCr3(now, toUnsigned(options.against, 'against'));
-      const it = diffRangesAsync(this.target, now, before, this.window(s, options));
-      const counts: DiffCountsJson = { added: 0, removed: 0, changed: 0 };
-      const counted = async function* () {
-        for await (const d of it) {
-          counts[d.kind]++;
-          yield d;
-        }
-        return counts;
-      };
-      return {
-        header: { cr3: hex(now.cr3), against: hex(before.cr3), mode: now.mode },
-        items: new HeldStream(this.stream(counted(), diffEntryJson, (c: DiffCountsJson) => ({ ...c })), release),
-      };
+      const d = diffReport(this.target, now, withCr3(now, toUnsigned(options.against, 'against')), this.window(s, options));
+      return { header: d.header, items: new HeldStream(this.stream(d.entries, diffEntryJson, (c: DiffCountsJson) => ({ ...c })), release) };
     } catch (e) {
       release();
       throw this.failure(e);
@@ -228,29 +199,7 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
    * from the loaded CR3 loses.
    */
   check(cr3?: Numberish): Promise<CheckJson> {
-    return this.read(async (s) => {
-      const ctx = this.context(s, cr3);
-      const cpu = { ...s.cpu, cr3: ctx.cr3 };
-      const ram = await this.target.ram();
-      const report = await lintAsync(this.target, ctx, { ram, rip: cpu.rip });
-      const pre = await preflightAsync(this.target, { ctx, cpu });
-      const lost: MapRange[] = [];
-      if (s.targetCpu.cr3 !== ctx.cr3 && s.targetCpu.cr3 !== 0n) {
-        for await (const d of diffRangesAsync(this.target, ctx, withCr3(ctx, s.targetCpu.cr3))) {
-          if (d.kind === 'removed' && d.before) lost.push({ ...d.before, va: d.va, size: d.size, pa: d.before.pa + (d.va - d.before.va) });
-        }
-      }
-      const before = s.targetCpu.cr3 !== ctx.cr3 && s.targetCpu.cr3 !== 0n ? withCr3(ctx, s.targetCpu.cr3) : null;
-      const hints = await preflightHints(this.target, pre, ctx, before, cpu, ram);
-      return {
-        cr3: hex(ctx.cr3),
-        mode: ctx.mode,
-        preflight: preflightJson(pre),
-        hints: hints.map(hintGroupJson),
-        lost: lost.map(mapRangeJson),
-        lint: lintJson(report),
-      };
-    });
+    return this.read(async (s) => (await checkReport(s, this.context(s, cr3))).json);
   }
 
   /** A page fault decoded bit by bit and held against the tables. */
@@ -262,14 +211,11 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
       const code = toUnsigned(options.errorCode, 'errorCode');
       if (code > 0xffffffffn) throw new ApiError('E_BAD_INPUT', `errorCode: ${hex(code)} is wider than 32 bits`);
       const decoded = decodeErrorCode(Number(code));
-      if (decoded.undefinedBits !== 0) {
-        throw new ApiError('E_BAD_INPUT', `errorCode: ${hex(code)} sets bits no CPU defines (${hex(decoded.undefinedBits)}); a #PF error code uses bits 0-7 and 15`);
-      }
+      const problem = undefinedBitsProblem(decoded);
+      if (problem) throw new ApiError('E_BAD_INPUT', `errorCode: ${problem}`);
       const cr2 = options.cr2 !== undefined ? this.address(s, options.cr2, 'cr2') : s.cpu.cr2;
       const rip = options.rip !== undefined ? this.address(s, options.rip, 'rip') : s.cpu.rip !== 0n ? s.cpu.rip : undefined;
-      const w = await runAsync(walkTask(s.ctx, cr2, { kind: decoded.access, user: decoded.user }), this.target);
-      const hints = w.fault ? await diagnoseAsync(this.target, { ctx: s.ctx, walk: w, rsp: s.cpu.rsp, ram: await this.target.ram() }) : [];
-      return { ...faultJson(cr2, rip, decoded, w, compareFault(decoded, w, rip)), hints: hints.map(hintJson) };
+      return (await faultReport(s, { decoded, cr2, rip })).json;
     });
   }
 
@@ -291,30 +237,14 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
    */
   async explainLog(source: LogSource, options: ExplainLogOptions = {}): Promise<ExplainLogJson> {
     const { chunks, name } = logChunks(source);
-    const parser = new QemuLogParser();
-    const explainer = new LogExplainer();
-    try {
-      for await (const e of parseQemuLogStream(chunks, parser)) explainer.push(e);
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (typeof code === 'string' && code.startsWith('E') && !(e instanceof ApiError)) throw new ApiError('E_BAD_INPUT', `cannot read ${name}: ${(e as Error).message}`, { cause: e });
-      throw toApiError(e);
-    }
-    const stats = parser.stats;
-    if (stats.lines === 0) throw new ApiError('E_BAD_INPUT', `${name} is empty: expected a QEMU log (qemu-system-x86_64 -d int,cpu_reset -D FILE)`);
-    if (stats.recognised === 0) throw new ApiError('E_BAD_INPUT', `${name} is not a QEMU -d int log: none of its ${stats.lines} lines is one QEMU writes`);
-    const x = explainer.finish(stats);
+    const x = await explainQemuLog(chunks, name).catch((e: unknown) => Promise.reject(toApiError(e)));
     const symbols = this.symbols;
     const sym = symbols ? (va: bigint) => symbols.symbolize(va) : undefined;
     if (options.tables === false) return explainLogJson(x, new Map(), sym);
     return this.read(async (s) => {
       const override: PagingOverride = {};
       for (const k of ['cr0', 'cr3', 'cr4', 'efer'] as const) if (this.options[k] !== undefined) override[k] = s.cpu[k];
-      const checks = new Map<LoggedException, TablesCheck>();
-      for (const r of await runAsync(checkPageFaultsTask(x, s.features, override), this.target)) {
-        if (!('skipped' in r)) checks.set(r.exception, { walk: r.walk, agrees: r.comparison.agrees, explanation: r.comparison.explanation });
-      }
-      return explainLogJson(x, checks, sym);
+      return explainLogJson(x, (await logTables(this.target, x, s.features, override)).checks, sym);
     });
   }
 
@@ -601,9 +531,9 @@ export class PagewalkSession extends EventEmitter<PagewalkSessionEvents> {
     return this.controlValue;
   }
 
-  /** The CLI's view of the target as it stands: CPU state with the overrides, features, context. */
+  /** The CLI's view of the target as it stands: CPU state with the overrides, features, context. A failure leaves the target open: closing it is the session's. */
   private view(): Promise<Session> {
-    return sessionFor(this.reader, this.options, this.symbols);
+    return sessionFor(this.target, this.options, this.symbols, false);
   }
 
   /** Waits for shared use of a stopped guest; resolves with the view and the release. */

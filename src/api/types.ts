@@ -3,18 +3,15 @@
  * plain data with addresses as lower-case `0x` hex strings (`BigInt(walk.pa)` gives the number),
  * and the few shapes only the APIs have (a whole map, a diff, a check, a stop).
  */
-import type { LintFindingJson, PreflightJson } from '../json/check.js';
-import type { DiffEntryJson, MapRangeJson, MapSummaryJson, AliasJson } from '../json/map.js';
+import type { MapRangeJson, MapSummaryJson, AliasJson } from '../json/map.js';
 import type { StopCause } from '../target/debuggee.js';
-import type { HintGroupJson, HintJson } from '../json/watch.js';
-import type { FaultJson } from '../json/fault.js';
 
 export type { RegsJson, SegmentJson } from '../json/regs.js';
 export type { WalkJson, WalkStepJson, WalkFaultJson } from '../json/walk.js';
-export type { MapRangeJson, MapSummaryJson, DiffEntryJson, AliasJson } from '../json/map.js';
-export type { FaultJson, DecodedErrorCodeJson } from '../json/fault.js';
+export type { MapRangeJson, MapSummaryJson, DiffEntryJson, DiffCountsJson, DiffJson, AliasJson } from '../json/map.js';
+export type { FaultJson, FaultAnswerJson, DecodedErrorCodeJson } from '../json/fault.js';
 export type { ExplainLogJson, LogEventJson, LogChainJson, TablesCheckJson } from '../json/explainLog.js';
-export type { PreflightJson, PreflightProblemJson, LintFindingJson } from '../json/check.js';
+export type { CheckJson, LintJson, PreflightJson, PreflightProblemJson, LintFindingJson } from '../json/check.js';
 export type { StopCause } from '../target/debuggee.js';
 export type { Cr3WriteJson, HintJson, HintGroupJson, ChainLinkJson } from '../json/watch.js';
 export type { WatchSummaryJson } from './watchRun.js';
@@ -25,47 +22,6 @@ export interface MapJson {
   mode: string;
   ranges: MapRangeJson[];
   summary: MapSummaryJson;
-}
-
-/** How many pieces of each kind a diff found. */
-export interface DiffCountsJson {
-  added: number;
-  removed: number;
-  changed: number;
-}
-
-/** Two address spaces compared, as `diff --json` prints it. */
-export interface DiffJson {
-  cr3: string;
-  against: string;
-  mode: string;
-  entries: DiffEntryJson[];
-  counts: DiffCountsJson;
-}
-
-/** The lint of the tables. */
-export interface LintJson {
-  findings: LintFindingJson[];
-  omitted: number;
-  tables: number;
-  entries: number;
-}
-
-/** The lint and the CR3 pre-flight, as `check --json` prints it; `lost` is what switching from the loaded CR3 loses. */
-export interface CheckJson {
-  cr3: string;
-  mode: string;
-  preflight: PreflightJson;
-  /** What the code most likely did wrong, for each problem (and the next instruction). */
-  hints: HintGroupJson[];
-  lost: MapRangeJson[];
-  lint: LintJson;
-}
-
-/** A page fault explained, as `fault --json` prints it: the decoded error code, the walk, and hints. */
-export interface FaultAnswerJson extends FaultJson {
-  /** What the code most likely did wrong, when the tables still fault. */
-  hints: HintJson[];
 }
 
 /** Every linear address of a physical one, as `phys2virt --json` prints it. */

@@ -13,7 +13,7 @@ import { AsmError } from './errors.js';
 import * as form from './forms.js';
 import type { AluOp, Bits, Condition, FormContext, ShiftOp, StringOp, UnaryOp } from './forms.js';
 import { Encoder, icedReason, type Instruction, withFreed } from './iced.js';
-import { place, type DataContext, type Item } from './layout.js';
+import { concatBytes, place, type DataContext, type Item } from './layout.js';
 import { Assembly } from './assembly.js';
 import { describe, isExpr, isMem, ref, wholeNumber, type Imm, type Mem, type Operand, type Target, type Value } from './operands.js';
 import type { ControlReg, Gpr, OperandSize, SegReg } from './registers.js';
@@ -591,15 +591,5 @@ function littleEndian(ctx: DataContext, v: Value, size: number): Uint8Array {
   const out = new Uint8Array(size);
   let u = BigInt.asUintN(size * 8, n);
   for (let i = 0; i < size; i++, u >>= 8n) out[i] = Number(u & 0xffn);
-  return out;
-}
-
-function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
   return out;
 }

@@ -18,7 +18,7 @@ export function disassemble(bytes: Uint8Array, bits: Bits, origin: bigint | numb
   return withFreed((keep) => {
     const decoder = keep(new Decoder(bits, bytes, DecoderOptions.None));
     decoder.ip = BigInt(origin);
-    const formatter = keep(listingFormatter());
+    const formatter = keep(nasmFormatter());
     const ins = keep(new Instruction());
     const lines: DecodedLine[] = [];
     while (decoder.canDecode && lines.length < count) {
@@ -43,7 +43,8 @@ export function formatLine(address: bigint, bytes: Uint8Array, text: string): st
   return `${address.toString(16).padStart(16, '0')}  ${hex.padEnd(24)}${text}`.trimEnd();
 }
 
-function listingFormatter(): Formatter {
+/** iced-x86's Formatter set up for listings: NASM syntax, lower-case `0x` hex, no branch sizes (free it when done). */
+export function nasmFormatter(): Formatter {
   const f = new Formatter(FormatterSyntax.Nasm);
   f.hexPrefix = '0x';
   f.hexSuffix = '';

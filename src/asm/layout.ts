@@ -158,7 +158,7 @@ function encodePass(items: readonly Item[], origin: bigint, guess: readonly bigi
     at += BigInt(code.bytes.length);
     i = j;
   }
-  return { bytes: concat(chunks), addresses, lengths };
+  return { bytes: concatBytes(chunks), addresses, lengths };
 }
 
 interface EncodedRun {
@@ -233,7 +233,8 @@ function culprit(made: readonly { item: InstructionItem; ins: Instruction }[], b
   return new AsmError('E_ENCODE', `${bits}-bit code: ${icedReason(cause)}`);
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
+/** The chunks one after the other, in one new array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let o = 0;
   for (const c of chunks) {

@@ -6,6 +6,7 @@ import { PagingConfigError } from '../paging/mode.js';
 import { ErrorCodeError } from '../faults/errorCode.js';
 import { TargetError } from '../target/target.js';
 import { ElfSymbolError } from '../target/elfSymbols.js';
+import { LogInputError } from '../report/explainLog.js';
 
 /** Exit statuses (DESIGN.md): a contract scripts depend on. */
 export const EXIT = {
@@ -35,7 +36,8 @@ export function describeError(err: unknown): { status: number; line: string } {
     err instanceof AddressError ||
     err instanceof PagingConfigError ||
     err instanceof ErrorCodeError ||
-    err instanceof ElfSymbolError
+    err instanceof ElfSymbolError ||
+    err instanceof LogInputError
   ) {
     return { status: EXIT.BAD_INPUT, line: err.message };
   }

@@ -15,7 +15,8 @@ import { hex } from './bits.js';
 import { HmpMonitor } from './hmpCommands.js';
 import { CPU_QOM_PATH, qomGet } from './qomProperties.js';
 import { SessionError, type EmuSession, type GuestEvent } from './session.js';
-import { SingleClientListener, addressLabel, type BoundAddress, type ListenAddress } from './singleClient.js';
+import type { ListenAddress } from '../net/singleClient.js';
+import { SingleClientServer } from './singleClientServer.js';
 
 /** A JSON value as QMP carries it. */
 export type QmpJson = null | boolean | number | string | QmpJson[] | { [key: string]: QmpJson };
@@ -61,15 +62,12 @@ export function qemuJson(value: QmpJson): string {
 }
 
 /** The QMP monitor of one session. */
-export class QmpServer {
-  private connection: QmpConnection | null = null;
+export class QmpServer extends SingleClientServer<QmpConnection> {
   /** The human monitor behind `human-monitor-command` (one per QMP monitor, as in QEMU). */
   readonly monitor: HmpMonitor;
   readonly clock: () => QmpTimestamp;
   readonly packageName: string;
   readonly threadId: number;
-  private listener: SingleClientListener | null = null;
-  private closing: Promise<void> | null = null;
   private readonly onStop = (): void => this.connection?.event('STOP');
   private readonly onResume = (): void => this.connection?.event('RESUME');
   private readonly onReset = (e: GuestEvent): void => this.connection?.event('RESET', { guest: e.guest, reason: e.reason });
@@ -80,6 +78,7 @@ export class QmpServer {
     readonly session: EmuSession,
     options: QmpServerOptions,
   ) {
+    super();
     this.clock = options.clock ?? systemClock;
     this.packageName = options.package ?? 'pagewalk-emu';
     this.threadId = options.threadId ?? process.pid;
@@ -94,50 +93,19 @@ export class QmpServer {
   /** Serves `session` on `where` (a unix socket path, or TCP on 127.0.0.1 unless a host is given). Throws ListenError. */
   static async listen(session: EmuSession, where: ListenAddress, options: QmpServerOptions = {}): Promise<QmpServer> {
     const server = new QmpServer(session, options);
-    try {
-      server.listener = await SingleClientListener.listen(where, (s) => server.accept(s));
-    } catch (e) {
-      server.detachSession();
-      throw e;
-    }
+    await server.start(where);
     return server;
   }
 
-  /** Where the server listens. */
-  get address(): BoundAddress {
-    return this.listener!.address;
+  protected connect(socket: Socket): QmpConnection {
+    return new QmpConnection(socket, this);
   }
 
-  /** The socket path or `HOST:PORT`. */
-  get label(): string {
-    return addressLabel(this.address);
-  }
-
-  /** Closes every connection and stops listening. */
-  async close(): Promise<void> {
-    await this.shutDown(0);
-  }
-
-  /** Closes, letting the client read what was last sent (the SHUTDOWN of a quit) for at most `drainMs`. */
-  private shutDown(drainMs: number): Promise<void> {
-    if (!this.closing) {
-      this.detachSession();
-      this.connection = null;
-      this.closing = this.listener ? this.listener.close(drainMs) : Promise.resolve();
-    }
-    return this.closing;
-  }
-
-  private accept(socket: Socket): void {
-    const conn = new QmpConnection(socket, this);
-    this.connection = conn;
-    socket.once('close', () => {
-      if (this.connection === conn) this.connection = null;
-    });
+  protected opened(conn: QmpConnection): void {
     conn.greet();
   }
 
-  private detachSession(): void {
+  protected detachSession(): void {
     this.session.off('stop', this.onStop);
     this.session.off('resume', this.onResume);
     this.session.off('reset', this.onReset);

@@ -16,7 +16,8 @@ import { latin1 } from '../rsp/codec.js';
 import { handlePacket, stopReply, type RspServerState } from './rspPackets.js';
 import { HmpMonitor } from './hmpCommands.js';
 import type { EmuSession, VmStop } from './session.js';
-import { SingleClientListener, addressLabel, type BoundAddress, type ListenAddress } from './singleClient.js';
+import type { ListenAddress } from '../net/singleClient.js';
+import { SingleClientServer } from './singleClientServer.js';
 
 /** The largest payload QEMU 7.2 takes (its 4096-byte line buffer, less one); longer packets are dropped without a word. */
 export const MAX_PACKET_PAYLOAD = 4094;
@@ -25,18 +26,14 @@ export const MAX_PACKET_PAYLOAD = 4094;
 const DRAIN_MS = 500;
 
 /** The gdbstub of one session. */
-export class RspServer {
+export class RspServer extends SingleClientServer<RspConnection> {
   /** State that outlives connections, as QEMU's does: multiprocess once negotiated, PhyMemMode, sstep flags, breakpoints. */
   readonly state: RspServerState;
-  private connection: RspConnection | null = null;
   private readonly onStop = (s: VmStop): void => this.connection?.sendStop(s);
   private readonly onExit = (): void => void this.exit();
-  private closing: Promise<void> | null = null;
 
-  private constructor(
-    readonly session: EmuSession,
-    private listener: SingleClientListener | null,
-  ) {
+  private constructor(readonly session: EmuSession) {
+    super();
     this.state = {
       multiprocess: false,
       physicalMemory: false,
@@ -51,24 +48,9 @@ export class RspServer {
 
   /** Serves `session` on `where` (TCP, 127.0.0.1 unless a host is given, or a unix socket path). Throws ListenError. */
   static async listen(session: EmuSession, where: ListenAddress): Promise<RspServer> {
-    const server = new RspServer(session, null);
-    try {
-      server.listener = await SingleClientListener.listen(where, (s) => server.accept(s));
-    } catch (e) {
-      server.detachSession();
-      throw e;
-    }
+    const server = new RspServer(session);
+    await server.start(where);
     return server;
-  }
-
-  /** Where the server listens. */
-  get address(): BoundAddress {
-    return this.listener!.address;
-  }
-
-  /** `HOST:PORT` or the socket path. */
-  get label(): string {
-    return addressLabel(this.address);
   }
 
   /** True while a client is being served. */
@@ -76,26 +58,11 @@ export class RspServer {
     return this.connection !== null;
   }
 
-  /** Closes every connection and stops listening (the VM is left as it is). */
-  async close(): Promise<void> {
-    await this.shutDown(0);
+  protected connect(socket: Socket): RspConnection {
+    return new RspConnection(socket, this);
   }
 
-  private shutDown(drainMs: number): Promise<void> {
-    if (!this.closing) {
-      this.detachSession();
-      this.connection = null;
-      this.closing = this.listener ? this.listener.close(drainMs) : Promise.resolve();
-    }
-    return this.closing;
-  }
-
-  private accept(socket: Socket): void {
-    const conn = new RspConnection(socket, this);
-    this.connection = conn;
-    socket.once('close', () => {
-      if (this.connection === conn) this.connection = null;
-    });
+  protected opened(): void {
     // Connecting stops a running VM; the stop reply (T02) goes to this client.
     this.session.stop('paused');
   }
@@ -106,7 +73,7 @@ export class RspServer {
     await this.shutDown(DRAIN_MS);
   }
 
-  private detachSession(): void {
+  protected detachSession(): void {
     this.session.off('stop', this.onStop);
     this.session.off('exit', this.onExit);
   }

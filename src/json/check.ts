@@ -4,7 +4,9 @@
 import { hex } from '../paging/addr.js';
 import type { LintFinding, LintReport } from '../paging/lint.js';
 import type { PreflightProblem, PreflightResult } from '../paging/preflight.js';
+import type { MapRangeJson } from './map.js';
 import { walkFaultJson, walkJson, type WalkFaultJson, type WalkJson } from './walk.js';
+import type { HintGroupJson } from './watch.js';
 
 /** A lint finding, as JSON. */
 export interface LintFindingJson {
@@ -42,6 +44,25 @@ export interface PreflightJson {
   summary: string;
 }
 
+/** The lint of the tables. */
+export interface LintJson {
+  findings: LintFindingJson[];
+  omitted: number;
+  tables: number;
+  entries: number;
+}
+
+/** The lint and the CR3 pre-flight, as `check --json` prints it; `lost` is what switching from the loaded CR3 loses. */
+export interface CheckJson {
+  cr3: string;
+  mode: string;
+  preflight: PreflightJson;
+  /** What the code most likely did wrong, for each problem (and the next instruction). */
+  hints: HintGroupJson[];
+  lost: MapRangeJson[];
+  lint: LintJson;
+}
+
 /** Shapes a finding. */
 export function lintFindingJson(f: LintFinding): LintFindingJson {
   return {
@@ -59,7 +80,7 @@ export function lintFindingJson(f: LintFinding): LintFindingJson {
 }
 
 /** Shapes a lint report. */
-export function lintJson(r: LintReport): { findings: LintFindingJson[]; omitted: number; tables: number; entries: number } {
+export function lintJson(r: LintReport): LintJson {
   return { findings: r.findings.map(lintFindingJson), omitted: r.omitted, tables: r.tables, entries: r.entries };
 }
 

@@ -7,6 +7,7 @@ import type { DecodedErrorCode } from '../faults/errorCode.js';
 import type { FaultComparison } from '../faults/againstTables.js';
 import type { WalkResult } from '../paging/walk.js';
 import { walkJson, type WalkJson } from './walk.js';
+import type { HintJson } from './watch.js';
 
 /** A decoded error code, as JSON. */
 export interface DecodedErrorCodeJson {
@@ -33,6 +34,12 @@ export interface FaultJson {
   walk: WalkJson;
   agrees: boolean;
   explanation: string;
+}
+
+/** A page fault explained, as `fault --json` prints it: the decoded error code, the walk, and hints. */
+export interface FaultAnswerJson extends FaultJson {
+  /** What the code most likely did wrong, when the tables still fault. */
+  hints: HintJson[];
 }
 
 /** Shapes a decoded error code. */

@@ -28,6 +28,22 @@ export interface MapSummaryJson {
   unreadable: { va: string; table: string; level: string }[];
 }
 
+/** How many pieces of each kind a diff found. */
+export interface DiffCountsJson {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+/** Two address spaces compared, as `diff --json` prints it. */
+export interface DiffJson {
+  cr3: string;
+  against: string;
+  mode: string;
+  entries: DiffEntryJson[];
+  counts: DiffCountsJson;
+}
+
 /** Shapes a range. */
 export function mapRangeJson(r: MapRange): MapRangeJson {
   return {

@@ -1,20 +1,16 @@
 /**
  * The target `launch` hands to the TUI: QEMU's gdbstub with pagewalk's own QMP socket (a
- * LiveTarget), with controls (Debuggee), so the guest launch resumes runs under `control.cont()`
- * and a stop, an interrupt or a triple fault ends that run like any other.
+ * LiveTarget), with the gdbstub's controls (Debuggee), so the guest launch resumes runs under
+ * `control.cont()` and a stop, an interrupt or a triple fault ends that run like any other.
  */
-import type { Debuggee } from '../target/debuggee.js';
 import { liveError } from '../target/liveErrors.js';
 import { LiveTarget } from '../target/liveTarget.js';
 import { connectQmp, runState } from '../target/qmpTarget.js';
 import { connectGdbstub } from '../target/rspTarget.js';
 import { describeEndpoint } from '../qmp/transport.js';
-import { RspControl } from '../proxy/rspControl.js';
 
 /** A launched QEMU as a driveable target. */
-export class LaunchTarget extends LiveTarget implements Debuggee {
-  readonly control = new RspControl(this);
-
+export class LaunchTarget extends LiveTarget {
   /** Connects to QMP (reading the run state first) and then the gdbstub. Throws TargetError (E_OPEN, E_FORMAT). */
   static async attach(gdb: string, qmp: string): Promise<LaunchTarget> {
     const q = await connectQmp(qmp);

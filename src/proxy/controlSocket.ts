@@ -12,7 +12,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bind, clearSocketPath } from './listen.js';
+import { bind, clearSocketPath } from '../net/singleClient.js';
+import { listening } from './listen.js';
 import type { GdbProxy } from './proxy.js';
 
 /** The control socket of a running proxy. */
@@ -48,7 +49,7 @@ export class ControlSocket {
     const where = path ?? join(dir!, 'control.sock');
     const server = createServer();
     try {
-      await bind(server, { path: where });
+      await listening(() => bind(server, { path: where }));
       chmodSync(where, 0o600);
     } catch (e) {
       server.close();

@@ -28,6 +28,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { SingleClientListener, addressLabel } from '../net/singleClient.js';
 import { latin1, type StopReply } from '../rsp/codec.js';
 import { endpointLabel, openSocket, parseEndpoint, type RspEndpoint } from '../rsp/endpoint.js';
 import { RspError } from '../rsp/errors.js';
@@ -35,7 +36,7 @@ import { payloadBytes } from '../rsp/framing.js';
 import { systemTimers } from '../rsp/timers.js';
 import { duplexPair } from './duplexPair.js';
 import { ProxyError } from './errors.js';
-import { OneAtATime, listenLabel, parseListenAddress, type ListenAddress } from './listen.js';
+import { listening, parseListenAddress, type ListenAddress } from './listen.js';
 import { expectFor, isDetach, isPhyMemModeQuery, isPhyMemModeSet, phyMemModeSet, refusedForPagewalk, writesGuestState } from './packets.js';
 import { PhyMemModes } from './phyMemMode.js';
 import { GdbSession, PagewalkSession, type PagewalkRequest } from './sessions.js';
@@ -137,7 +138,7 @@ export class GdbProxy extends EventEmitter<GdbProxyEvents> {
   private nextSession = 1;
   private seq = 0;
   private readonly started = Date.now();
-  private listener: OneAtATime | null = null;
+  private listener: SingleClientListener | null = null;
   private closing: Promise<void> | null = null;
   /** Set as soon as the proxy starts to stop. */
   private halting = false;
@@ -172,7 +173,7 @@ export class GdbProxy extends EventEmitter<GdbProxyEvents> {
     }
     await proxy.openUpstream();
     try {
-      proxy.listener = await OneAtATime.listen(where, (s) => proxy.serveGdb(s));
+      proxy.listener = await listening(() => SingleClientListener.listen(where, (s) => proxy.serveGdb(s)));
     } catch (e) {
       await proxy.close();
       throw e;
@@ -189,7 +190,7 @@ export class GdbProxy extends EventEmitter<GdbProxyEvents> {
 
   /** {@link address} as text. */
   get addressLabel(): string {
-    return listenLabel(this.address);
+    return addressLabel(this.address);
   }
 
   /** Who the proxy forwards to, for messages ("the gdbstub at 127.0.0.1:1234"). */

@@ -1,27 +1,24 @@
 /**
  * pagewalk's side of the proxy as a target: an {@link RspTarget} over an RSP connection to the
- * proxy (in process, or the control socket from another process), with controls (Debuggee). Every
- * stop GDB causes reaches it as a stop nobody here asked for: its per-stop cache is dropped and
+ * proxy (in process, or the control socket from another process), with the gdbstub's controls
+ * (Debuggee), its breakpoints hardware ones (`Z1`) so that they never meet GDB's `Z0`. Every stop
+ * GDB causes reaches it as a stop nobody here asked for: its per-stop cache is dropped and
  * `control.onUnsolicitedStop` listeners (the TUI) are called, so they can refresh. Closing removes
  * its breakpoints and ends its session with the proxy; the guest stays as GDB has it.
  */
 import { connect as connectUnix, type Socket } from 'node:net';
 import { RspClient } from '../rsp/client.js';
-import type { Debuggee } from '../target/debuggee.js';
 import { liveError } from '../target/liveErrors.js';
 import { DEFAULT_REQUEST_MS, type LiveTimeouts } from '../target/qemuTarget.js';
 import { RspTarget, type RspTargetOptions } from '../target/rspTarget.js';
 import { TargetError } from '../target/target.js';
 import type { GdbProxy } from './proxy.js';
-import { RspControl } from './rspControl.js';
 
 /** Options of {@link ProxyTarget}. */
 export type ProxyTargetOptions = Pick<RspTargetOptions, 'window' | 'cacheFrames' | 'description'> & Pick<LiveTimeouts, 'requestMs'>;
 
 /** The guest behind a {@link GdbProxy}, read and driven by pagewalk while GDB uses it too. */
-export class ProxyTarget extends RspTarget implements Debuggee {
-  readonly control: RspControl;
-
+export class ProxyTarget extends RspTarget {
   /** A target on `proxy`, in this process; its cache also drops when GDB writes registers or memory. */
   static async inProcess(proxy: GdbProxy, options: ProxyTargetOptions = {}): Promise<ProxyTarget> {
     const client = await RspClient.over(proxy.connect(), { timeoutMs: options.requestMs ?? DEFAULT_REQUEST_MS }, 'pagewalk\'s proxy');
@@ -66,8 +63,7 @@ export class ProxyTarget extends RspTarget implements Debuggee {
   constructor(client: RspClient, options: ProxyTargetOptions = {}) {
     // Closing "detaches": the client removes its breakpoints and restores its PhyMemMode, and the
     // proxy answers the `D` itself, so the guest is left as GDB has it.
-    super(client, { ...options, resumeOnClose: true });
-    this.control = new RspControl(this);
+    super(client, { ...options, resumeOnClose: true, breakpoints: 'hardware' });
   }
 
   protected override async release(): Promise<void> {

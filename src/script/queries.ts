@@ -16,14 +16,19 @@ import { typeName, type Value } from './values.js';
 
 const ACCESS: Readonly<Record<string, AccessKind>> = { read: 'read', r: 'read', write: 'write', w: 'write', exec: 'exec', x: 'exec', execute: 'exec', fetch: 'exec' };
 
-/** Walks `va` for `access`; an address the mode cannot express is a ScriptError (E_VALUE) at `span`. */
-export async function walkAt(mem: AsyncPhysMemory, ctx: PagingContext, va: bigint, access: Access, span: Span): Promise<WalkResult> {
+/** Runs `fn`; an address the mode cannot express (AddressError) is a ScriptError (E_VALUE) at `span`. */
+export async function addressAt<T>(span: Span, fn: () => Promise<T>): Promise<T> {
   try {
-    return await runAsync(walkTask(ctx, va, access), mem);
+    return await fn();
   } catch (e) {
     if (e instanceof AddressError) throw new ScriptError('E_VALUE', e.message, span);
     throw e;
   }
+}
+
+/** Walks `va` for `access`; an address the mode cannot express is a ScriptError (E_VALUE) at `span`. */
+export function walkAt(mem: AsyncPhysMemory, ctx: PagingContext, va: bigint, access: Access, span: Span): Promise<WalkResult> {
+  return addressAt(span, () => runAsync(walkTask(ctx, va, access), mem));
 }
 
 function numberArg(v: Value | undefined, span: Span | undefined, fn: string, param: string, at: Span): bigint {

@@ -11,8 +11,8 @@
  * - The guest is left as found: connecting to a running VM stops it (QEMU sends an unsolicited T02),
  *   so closing then detaches (`D`), which resumes it; a VM that was stopped is left stopped by closing
  *   the socket without `D`.
- * - Controls (the Debuggee interface) come from {@link gdbstubControl}: breakpoints (`Z0`, or `Z1`
- *   under KVM), steps that retry QEMU's empty step, runs, interrupts, and the stops nobody asked for.
+ * - Controls (the Debuggee interface, `control`) are a {@link GdbstubControl}: breakpoints (`Z0`, or
+ *   `Z1` under KVM), steps that retry QEMU's empty step, runs, interrupts, and the stops nobody asked for.
  */
 import type { Socket } from 'node:net';
 import type { CpuState } from '../paging/cpu.js';
@@ -33,7 +33,7 @@ import { covers, rangesText, readableRanges, type FlatRange } from './mtree.js';
 import { cpuFeatures, infoRegisters, memoryMap, rspMonitor, type QemuMonitor } from './qemuMonitor.js';
 import { DEFAULT_CONNECT_MS, DEFAULT_REQUEST_MS, type LiveTimeouts, type QemuTarget } from './qemuTarget.js';
 import { TargetError, type RamRange, type TargetInfo } from './target.js';
-import type { DebugControl, Stop } from './debuggee.js';
+import type { DebugControl, Debuggee, Stop } from './debuggee.js';
 
 /** Options of {@link RspTarget}. */
 export interface RspTargetOptions {
@@ -47,6 +47,8 @@ export interface RspTargetOptions {
   cacheFrames?: number;
   /** What the user is told this target is. */
   description?: string;
+  /** How breakpoints go in (default: asked once, see {@link GdbstubControl.breakpointKind}). */
+  breakpoints?: BreakpointKind;
 }
 
 /** True when the stub stopped the guest because this client connected (QEMU's unsolicited T02 before any reply). */
@@ -103,10 +105,12 @@ export async function connectGdbstub(endpoint: RspEndpoint, t: LiveTimeouts = {}
   }
 }
 
-/** A QEMU (or another gdbstub) as a target, over RSP. */
-export class RspTarget implements QemuTarget {
+/** A QEMU (or another gdbstub) as a target, over RSP, with its controls. */
+export class RspTarget implements QemuTarget, Debuggee {
   readonly info: TargetInfo;
   readonly monitor: QemuMonitor | null;
+  /** The controls: breakpoints, steps, runs, interrupts (see {@link GdbstubControl}). */
+  readonly control: GdbstubControl;
   /** The per-stop cache: frames, registers and the memory map of the current stop. */
   protected readonly cache: FrameCache;
   /** Who this is, in messages: "the gdbstub at 127.0.0.1:1234". */
@@ -134,6 +138,7 @@ export class RspTarget implements QemuTarget {
     this.window = Math.max(1, options.window ?? 128);
     this.cache = new FrameCache(options.cacheFrames);
     this.info = { kind: 'gdb', description: options.description ?? `QEMU gdbstub at ${client.endpoint}` };
+    this.control = new GdbstubControl(this, options.breakpoints);
     // A stop this client did not ask for: the guest ran behind its back (a QMP `cont`, say).
     client.on('stop', () => this.cache.drop());
   }
@@ -396,19 +401,9 @@ export function stopOfReply(reply: StopReply, stepping: boolean): Stop {
   return { cause: 'interrupted', signal: reply.signal };
 }
 
-const controls = new WeakMap<RspTarget, GdbstubControl>();
-
-/**
- * The controls of `target` (one per target: it remembers the breakpoints it inserted). RspTarget
- * does not carry them as a `control` member, so that subclasses with controls of their own keep them.
- */
+/** The controls of `target`: its `control` member (one per target: it remembers the breakpoints it inserted). */
 export function gdbstubControl(target: RspTarget): GdbstubControl {
-  let c = controls.get(target);
-  if (!c) {
-    c = new GdbstubControl(target);
-    controls.set(target, c);
-  }
-  return c;
+  return target.control;
 }
 
 /**
@@ -417,20 +412,31 @@ export function gdbstubControl(target: RspTarget): GdbstubControl {
  * writes 0xcc into guest memory, so `Z1` (four at most) is used, and since KVM does not move past a
  * hardware breakpoint at RIP, a step or a run from one removes it, steps, and puts it back. A run
  * from one of its breakpoints steps off it first (QEMU would stop there again at once). Steps that
- * come back with RIP unmoved are tried again.
+ * come back with RIP unmoved are tried again. A stub shared with GDB (the proxy) is given `hardware`,
+ * so that pagewalk's breakpoints never meet GDB's `Z0` ones.
  */
 export class GdbstubControl implements DebugControl {
-  private kindValue: Promise<BreakpointKind> | null = null;
+  private kindValue: Promise<BreakpointKind> | null;
   private readonly inserted = new Set<bigint>();
   private runs = 0;
+  /** cont() and step() calls under way: RIP is read before their run goes out. */
+  private moves = 0;
+  /** Set by an interrupt() that came before the run of the move under way went out. */
+  private interruptAsked = false;
 
-  constructor(private readonly target: RspTarget) {}
+  /** Controls over `target`; `kind` fixes the breakpoint kind instead of asking the monitor. */
+  constructor(
+    private readonly target: RspTarget,
+    kind?: BreakpointKind,
+  ) {
+    this.kindValue = kind === undefined ? null : Promise.resolve(kind);
+  }
 
   get running(): boolean {
     return this.runs > 0 || this.target.client.running;
   }
 
-  /** The kind of breakpoint this stub gets, asked once: 'hardware' under KVM. */
+  /** The kind of breakpoint this stub gets, asked once (unless fixed): 'hardware' under KVM. */
   breakpointKind(): Promise<BreakpointKind> {
     this.kindValue ??= (async () => {
       const monitor = this.target.monitor;
@@ -452,6 +458,7 @@ export class GdbstubControl implements DebugControl {
     this.inserted.add(va);
   }
 
+  /** Removes the breakpoint at `va`. */
   async removeBreakpoint(va: bigint): Promise<void> {
     const kind = await this.guard(() => this.breakpointKind());
     this.inserted.delete(va);
@@ -460,40 +467,50 @@ export class GdbstubControl implements DebugControl {
 
   /** One instruction; again (up to three times) when QEMU answers without moving RIP. */
   async step(): Promise<Stop> {
-    const before = await this.rip();
-    const lift = this.inserted.has(before) && (await this.breakpointKind()) === 'hardware';
-    if (lift) await this.removeBreakpoint(before);
-    try {
-      let reply: StopReply | null = null;
-      for (let i = 0; i <= EMPTY_STEP_RETRIES; i++) {
-        reply = await this.run(() => this.target.step());
-        if (reply.kind !== 'stopped' || reply.signal !== GdbSignal.TRAP || (await this.rip()) !== before) break;
+    return this.moving(async () => {
+      const before = await this.rip();
+      const lift = this.inserted.has(before) && (await this.breakpointKind()) === 'hardware';
+      if (lift) await this.removeBreakpoint(before);
+      try {
+        let reply: StopReply | null = null;
+        for (let i = 0; i <= EMPTY_STEP_RETRIES; i++) {
+          reply = await this.run(() => this.target.step());
+          if (reply.kind !== 'stopped' || reply.signal !== GdbSignal.TRAP || (await this.rip()) !== before) break;
+        }
+        return stopOfReply(reply!, true);
+      } finally {
+        if (lift && !this.target.client.isClosed) await this.insertBreakpoint(before);
       }
-      return stopOfReply(reply!, true);
-    } finally {
-      if (lift && !this.target.client.isClosed) await this.insertBreakpoint(before);
-    }
+    });
   }
 
   /** Runs until a stop; off a breakpoint of its own first (a step), and a step onto another one is that breakpoint's stop. */
   async cont(): Promise<Stop> {
-    if (this.inserted.has(await this.rip())) {
-      const s = await this.step();
-      if (s.cause !== 'step') return s;
-      if (this.inserted.has(await this.rip())) return { cause: 'breakpoint', signal: GdbSignal.TRAP };
-    }
-    return stopOfReply(await this.run(() => this.target.cont()), false);
+    return this.moving(async () => {
+      if (this.inserted.has(await this.rip())) {
+        const s = await this.step();
+        if (s.cause !== 'step') return s;
+        if (this.inserted.has(await this.rip())) return { cause: 'breakpoint', signal: GdbSignal.TRAP };
+      }
+      return stopOfReply(await this.run(() => this.target.cont()), false);
+    });
   }
 
-  /** Stops a run; does nothing when the guest stands still. */
+  /**
+   * Stops a run; does nothing when the guest stands still. Asked while a cont() or step() is still
+   * reading RIP, it stops the run that follows as soon as it goes out.
+   */
   async interrupt(): Promise<void> {
     if (this.target.client.running) await this.guard(() => this.target.client.interrupt());
+    else if (this.moves > 0) this.interruptAsked = true;
   }
 
+  /** Writes a register by its target.xml name (see {@link RspTarget.writeRegister}). */
   async writeRegister(name: string, value: bigint): Promise<void> {
     await this.target.writeRegister(name, value);
   }
 
+  /** Stops that did not end a run of this control's own, and exits outside one. */
   onUnsolicitedStop(listener: (stop: Stop) => void): () => void {
     const client = this.target.client;
     const onStop = (s: StopReply): void => listener(stopOfReply(s, false));
@@ -508,10 +525,26 @@ export class GdbstubControl implements DebugControl {
     };
   }
 
+  private async moving<T>(fn: () => Promise<T>): Promise<T> {
+    this.moves++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.moves === 0) this.interruptAsked = false;
+    }
+  }
+
+  /** Sends one run (its packet goes out at once) and waits for its stop; an interrupt asked for meanwhile is sent now. */
   private async run(fn: () => Promise<StopReply>): Promise<StopReply> {
     this.runs++;
     try {
-      return await fn();
+      const reply = fn();
+      if (this.interruptAsked) {
+        this.interruptAsked = false;
+        void reply.catch(() => undefined);
+        await this.interrupt();
+      }
+      return await reply;
     } finally {
       this.runs--;
     }

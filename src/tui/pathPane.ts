@@ -5,34 +5,11 @@
  * level takes two rows instead of one.
  */
 import { hex, hexPad } from '../paging/addr.js';
-import type { WalkResult, WalkStep } from '../paging/walk.js';
-import { humanSize, rightsLetters, table, visibleLength } from '../cli/output.js';
-import { accessWords } from '../cli/renderWalk.js';
+import type { WalkResult } from '../paging/walk.js';
+import { table, visibleLength } from '../cli/output.js';
+import { accessWords, faultException, isCulprit, stepFlagWords, stepTarget, translationText } from '../cli/renderWalk.js';
 import type { Paint } from './paint.js';
 import { wrapWords } from './text.js';
-
-/** Flag names spelled out, keyed by the short names walks use. */
-export const FLAG_WORDS: Readonly<Record<string, string>> = Object.freeze({
-  P: 'present',
-  RW: 'writable',
-  US: 'user',
-  PWT: 'write-through',
-  PCD: 'cache-disable',
-  A: 'accessed',
-  D: 'dirty',
-  PS: 'huge',
-  G: 'global',
-  PAT: 'PAT',
-  NX: 'NX',
-});
-
-/** Whether `step` is where the walk stopped or lost the right the access needs. */
-function culprit(w: WalkResult, s: WalkStep, i: number): boolean {
-  const f = w.fault;
-  if (!f) return false;
-  if (f.reason === 'protection') return f.level === s.level;
-  return i === w.steps.length - 1 && f.level === s.level;
-}
 
 /** The lines of the path pane for walk `w` in a pane `width` cells wide; `sym` names addresses. */
 export function pathLines(w: WalkResult, p: Paint, width: number, sym?: (va: bigint) => string | undefined): string[] {
@@ -43,18 +20,16 @@ export function pathLines(w: WalkResult, p: Paint, width: number, sym?: (va: big
   const lines = [visibleLength(head) + visibleLength(where) <= width ? head + where : head];
   const digits = w.mode === '32-bit' ? 8 : 16;
   const cells = w.steps.map((s, i) => {
-    const bad = culprit(w, s, i);
+    const bad = isCulprit(w, s, i);
     const paint = bad ? c.red : (x: string): string => x;
-    const flags = s.present ? s.flags.map((f) => FLAG_WORDS[f] ?? f).join(' ') : 'not present';
-    const next = s.next === null ? '' : s.leaf ? `page ${hex(s.next)} (${humanSize(s.pageSize ?? 4096)})` : `table ${hex(s.next)}`;
     const rsvd = s.reserved !== 0n ? c.red(`reserved ${hex(s.reserved)}`) : '';
     return {
       label: paint(bad ? `${s.level}[${s.index}] ${g.bad}` : `${s.level}[${s.index}]`),
       at: c.dim(`@${hex(s.entryAddress)}`),
       raw: hexPad(s.raw, digits),
       short: hex(s.raw),
-      flags: paint(flags),
-      next: [next, rsvd].filter(Boolean).join('  '),
+      flags: paint(stepFlagWords(s)),
+      next: [stepTarget(s), rsvd].filter(Boolean).join('  '),
     };
   });
   // One row per level with the raw value in full, else in short, else two rows per level.
@@ -66,16 +41,10 @@ export function pathLines(w: WalkResult, p: Paint, width: number, sym?: (va: big
     const heads = table(cells.map((x) => [x.label, x.raw, x.flags]));
     cells.forEach((x, i) => lines.push(heads[i]!, `    ${x.at}${x.next ? `  ${x.next}` : ''}`));
   }
-  const t = w.translation;
-  if (t) {
-    const who = t.rights.user ? 'user' : 'supervisor';
-    const extra = [t.global ? 'global' : '', t.protectionKey ? `pkey ${t.protectionKey}` : ''].filter(Boolean).join(' ');
-    lines.push(`= ${c.bold(hex(t.pa))}  ${humanSize(t.pageSize)} page, ${rightsLetters(t.rights)} ${who}${extra ? ' ' + extra : ''}`);
-  }
+  if (w.translation) lines.push(`= ${translationText(c, w.translation)}`);
   const f = w.fault;
   if (f) {
-    const exc = f.vector === 13 ? '#GP(0)' : `#PF, error code ${hex(f.errorCode)}`;
-    const text = wrapWords(`${exc}: ${f.explanation}`, width, `${g.bad} `, '  ');
+    const text = wrapWords(`${faultException(f)}: ${f.explanation}`, width, `${g.bad} `, '  ');
     lines.push(...text.map((l) => c.red(l)));
   } else {
     lines.push(c.green(`${g.good} a ${accessWords(w.access)} is allowed`));

@@ -7,6 +7,7 @@ import type { TargetOptions } from '../cli/session.js';
 import type { Stop } from '../target/debuggee.js';
 import type { SymbolTable } from '../target/elfSymbols.js';
 import type { Target } from '../target/target.js';
+import { underneath } from '../watch/driven.js';
 
 /** The TUI's target and what comes with it. */
 export interface TuiSource {
@@ -37,13 +38,14 @@ interface Closable {
   off(event: 'close', listener: () => void): unknown;
 }
 
-function closables(t: unknown): Closable[] {
+function closables(t: Target): Closable[] {
   const out: Closable[] = [];
-  const o = t as { client?: unknown; qmp?: unknown; inner?: unknown };
+  const o = t as { client?: unknown; qmp?: unknown };
   for (const c of [o.client, o.qmp]) {
     if (c && typeof (c as Closable).on === 'function' && typeof (c as Closable).off === 'function') out.push(c as Closable);
   }
-  if (o.inner && o.inner !== t) out.push(...closables(o.inner));
+  const inner = underneath(t);
+  if (inner !== t) out.push(...closables(inner));
   return out;
 }
 

@@ -17,31 +17,25 @@ import { hex } from '../paging/addr.js';
 import type { CpuState } from '../paging/cpu.js';
 import { decodeGate32, decodeGate64, decodeSegmentDescriptor } from '../paging/descriptors.js';
 import { runAsync } from '../paging/memory.js';
-import { pagingContext, type CpuFeatures, type PagingContext } from '../paging/mode.js';
+import { pagingContext, type PagingContext } from '../paging/mode.js';
 import { readVirtualTask } from '../paging/virtRead.js';
 import { walkTask } from '../paging/walk.js';
-import type { DebugControl, Stop } from '../target/debuggee.js';
+import type { DebugControl } from '../target/debuggee.js';
 import type { Target } from '../target/target.js';
-import { BreakpointSet } from './breakpoints.js';
 import { codeBits, decodeInstruction, readCodeTask } from './code.js';
 import { controlOf, guestRunState } from './driven.js';
 import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
-import type { PageFaultEvent, WatchEnd, WatchEvent } from './events.js';
-import { postMortem } from './postMortem.js';
+import type { PageFaultEvent, WatchEnd } from './events.js';
+import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
 import { scanSites, type CodeSite } from './sites.js';
 
 /** Options of {@link catchPageFaults}. */
-export interface CatchPfOptions {
-  features: CpuFeatures;
+export interface CatchPfOptions extends GuestWatchOptions {
   /** Stop after this many faults, at the handler's first instruction. */
   count?: number;
   elf?: readonly CodeSegment[] | null;
   scanBudget?: number;
-  ram?: readonly { start: bigint; end: bigint }[] | null;
-  signal?: AbortSignal;
-  log?: () => AsyncIterable<string | Uint8Array>;
-  onEvent: (e: WatchEvent) => void | Promise<void>;
 }
 
 /** How a catch went. */
@@ -82,46 +76,28 @@ export async function catchPageFaults(target: Target, options: CatchPfOptions): 
   return new PfCatch(target, control, options).run();
 }
 
-class PfCatch {
-  private readonly bps: BreakpointSet;
+class PfCatch extends GuestWatch {
   private faults = 0;
   private handler: bigint | null = null;
   private idtKey = '';
   private shown = '';
   private lidt: CodeSite[] = [];
+  protected readonly stoppedByOthers = 'the guest was stopped by someone else: catch ended, the guest is left stopped';
 
   constructor(
-    private readonly target: Target,
-    private readonly control: DebugControl,
+    target: Target,
+    control: DebugControl,
     private readonly o: CatchPfOptions,
   ) {
-    this.bps = new BreakpointSet(control);
+    super(target, control, o);
   }
 
   async run(): Promise<CatchResult> {
-    const onAbort = (): void => void this.control.interrupt().catch(() => undefined);
-    this.o.signal?.addEventListener('abort', onAbort);
-    let end: WatchEnd;
-    try {
-      end = await this.loop();
-    } finally {
-      this.o.signal?.removeEventListener('abort', onAbort);
-      await this.bps.clear();
-    }
+    const end = await this.watch();
     return { end, faults: this.faults };
   }
 
-  private emit(e: WatchEvent): Promise<void> | void {
-    return this.o.onEvent(e);
-  }
-
-  private async finish(end: WatchEnd, message: string): Promise<WatchEnd> {
-    const rip = end === 'exited' ? null : (await this.target.cpuState().catch(() => null))?.rip ?? null;
-    await this.emit({ type: 'stopped', end, rip, message });
-    return end;
-  }
-
-  private async loop(): Promise<WatchEnd> {
+  protected async loop(): Promise<WatchEnd> {
     if (this.control.running) await this.control.interrupt();
     if ((await guestRunState(this.target)) === 'shutdown') return this.shutdown();
     let cpu = await this.target.cpuState();
@@ -200,25 +176,8 @@ class PfCatch {
     await this.emit(event);
   }
 
-  private async ended(stop: Stop): Promise<WatchEnd | null> {
-    switch (stop.cause) {
-      case 'breakpoint':
-      case 'step':
-      case 'watchpoint':
-        return null;
-      case 'interrupted':
-        return this.finish('interrupted', this.o.signal?.aborted ? 'interrupted: the guest is left stopped where it is' : 'the guest was stopped by someone else: catch ended, the guest is left stopped');
-      case 'shutdown':
-        return this.shutdown();
-      case 'exited':
-        return this.finish('exited', `the guest exited${stop.exitCode !== undefined ? ` (status ${stop.exitCode})` : ''}`);
-    }
-  }
-
-  private async shutdown(): Promise<WatchEnd> {
-    const pm = await postMortem(this.target, { features: this.o.features, log: this.o.log?.(), ram: this.o.ram ?? null });
-    await this.emit({ type: 'shutdown', postMortem: pm });
-    return this.finish('shutdown', `the guest is shut down (a triple fault) after ${this.faults} page fault${this.faults === 1 ? '' : 's'} caught: it stays as it is for a look`);
+  protected shutdownMessage(): string {
+    return `the guest is shut down (a triple fault) after ${this.faults} page fault${this.faults === 1 ? '' : 's'} caught: it stays as it is for a look`;
   }
 }
 

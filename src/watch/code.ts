@@ -3,9 +3,8 @@
  * text, the source register of a MOV to CR3, and the memory it accesses (with the registers of the
  * stop, the linear addresses it reads or writes).
  */
-// InstructionInfoFactory, OpAccess and MemorySizeExt are not among what src/asm/iced.ts re-exports.
-import { InstructionInfoFactory, MemorySizeExt, OpAccess } from 'iced-x86';
-import { Code, Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, Register, RegisterExt, withFreed } from '../asm/iced.js';
+import { nasmFormatter } from '../asm/disassemble.js';
+import { Code, Decoder, DecoderOptions, Instruction, InstructionInfoFactory, MemorySizeExt, OpAccess, Register, RegisterExt, withFreed } from '../asm/iced.js';
 import type { CpuState } from '../paging/cpu.js';
 import { AddressError } from '../paging/addr.js';
 import type { PagingTask } from '../paging/memory.js';
@@ -58,17 +57,6 @@ export function codeBits(cpu: Pick<CpuState, 'cr0' | 'efer' | 'cs'>): 16 | 32 | 
   return (flags & 0x400000) !== 0 ? 32 : 16;
 }
 
-function formatter(): Formatter {
-  const f = new Formatter(FormatterSyntax.Nasm);
-  f.hexPrefix = '0x';
-  f.hexSuffix = '';
-  f.uppercaseHex = false;
-  f.spaceAfterOperandSeparator = true;
-  f.showBranchSize = false;
-  f.branchLeadingZeros = false;
-  return f;
-}
-
 /** The value of general register `reg` (any width) from the stop's registers; null when unknown. */
 export function registerValue(reg: Register, cpu: Pick<CpuState, 'gpr' | 'rip' | 'rsp'>, nextIp: bigint): bigint | null {
   if (reg === Register.None) return 0n;
@@ -118,7 +106,7 @@ export function decodeInstruction(bytes: Uint8Array, bits: 16 | 32 | 64, ip: big
         if (access) memory.push({ va, size: MemorySizeExt.size(m.memorySize), access });
       }
     }
-    const text = keep(formatter()).format(ins);
+    const text = keep(nasmFormatter()).format(ins);
     return {
       ip,
       length: ins.length,

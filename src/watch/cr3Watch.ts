@@ -17,26 +17,23 @@ import { cpl, type CpuState } from '../paging/cpu.js';
 import { diffRangesAsync } from '../paging/diff.js';
 import type { MapRange } from '../paging/map.js';
 import { runAsync } from '../paging/memory.js';
-import { cr3Root, pagingContext, withCr3, type CpuFeatures, type PagingContext } from '../paging/mode.js';
+import { cr3Root, pagingContext, withCr3, type PagingContext } from '../paging/mode.js';
 import { preflightAsync, type PreflightResult } from '../paging/preflight.js';
 import { walkTask } from '../paging/walk.js';
-import type { DebugControl, Stop } from '../target/debuggee.js';
+import type { DebugControl } from '../target/debuggee.js';
 import type { Target } from '../target/target.js';
-import { BreakpointSet } from './breakpoints.js';
 import { codeBits, decodeInstruction, readCodeTask, type GuestInstruction } from './code.js';
 import { cr3Write } from './cr3Value.js';
 import { controlOf, guestRunState } from './driven.js';
 import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
-import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd, type WatchEvent } from './events.js';
-import { postMortem } from './postMortem.js';
+import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd } from './events.js';
+import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
 import { scanSites, type CodeSite } from './sites.js';
 import { stepUntil } from './stepping.js';
 
 /** Options of {@link watchCr3}. */
-export interface Cr3WatchOptions {
-  /** MAXPHYADDR and 1 GiB pages, as the session has them. */
-  features: CpuFeatures;
+export interface Cr3WatchOptions extends GuestWatchOptions {
   /** Stop after this many CR3 writes, standing on the last one. */
   count?: number;
   /** Stop before a write whose verdict is not safe ('danger'), or before every one ('every'). */
@@ -47,13 +44,6 @@ export interface Cr3WatchOptions {
   scanBudget?: number;
   /** Single steps at most, where no site can be found (default {@link DEFAULT_MAX_STEPS}). */
   maxSteps?: number;
-  /** Readable physical memory (the target's `ram()`), for the scan and the hints. */
-  ram?: readonly { start: bigint; end: bigint }[] | null;
-  /** Aborting stops the watch: the guest is interrupted and left where it is. */
-  signal?: AbortSignal;
-  /** QEMU's `-d int` log for a post-mortem, when its path is known. */
-  log?: () => AsyncIterable<string | Uint8Array>;
-  onEvent: (e: WatchEvent) => void | Promise<void>;
 }
 
 /** How a watch went. */
@@ -128,47 +118,29 @@ export async function watchCr3(target: Target, options: Cr3WatchOptions): Promis
   return new Cr3Watch(target, control, options).run();
 }
 
-class Cr3Watch {
-  private readonly bps: BreakpointSet;
+class Cr3Watch extends GuestWatch {
   private readonly sitesByRoot = new Map<number, CodeSite[]>();
   private readonly elf: CodeSite[] = [];
   private writes = 0;
   private dangerous = 0;
   private readonly maxSteps: number;
+  protected readonly stoppedByOthers = 'the guest was stopped by someone else (a monitor `stop`?): watch ended, the guest is left stopped';
 
   constructor(
-    private readonly target: Target,
-    private readonly control: DebugControl,
+    target: Target,
+    control: DebugControl,
     private readonly o: Cr3WatchOptions,
   ) {
-    this.bps = new BreakpointSet(control);
+    super(target, control, o);
     this.maxSteps = o.maxSteps ?? DEFAULT_MAX_STEPS;
   }
 
   async run(): Promise<WatchResult> {
-    const onAbort = (): void => void this.control.interrupt().catch(() => undefined);
-    this.o.signal?.addEventListener('abort', onAbort);
-    let end: WatchEnd;
-    try {
-      end = await this.loop();
-    } finally {
-      this.o.signal?.removeEventListener('abort', onAbort);
-      await this.bps.clear();
-    }
+    const end = await this.watch();
     return { end, writes: this.writes, dangerous: this.dangerous };
   }
 
-  private emit(e: WatchEvent): Promise<void> | void {
-    return this.o.onEvent(e);
-  }
-
-  private async finish(end: WatchEnd, message: string): Promise<WatchEnd> {
-    const rip = end === 'exited' ? null : (await this.target.cpuState().catch(() => null))?.rip ?? null;
-    await this.emit({ type: 'stopped', end, rip, message });
-    return end;
-  }
-
-  private async loop(): Promise<WatchEnd> {
+  protected async loop(): Promise<WatchEnd> {
     if (this.control.running) await this.control.interrupt();
     if ((await guestRunState(this.target)) === 'shutdown') return this.shutdown();
     let cpu = await this.target.cpuState();
@@ -288,25 +260,7 @@ class Cr3Watch {
     return event;
   }
 
-  /** What a stop means for the watch: null to go on, else how it ended (reported). */
-  private async ended(stop: Stop): Promise<WatchEnd | null> {
-    switch (stop.cause) {
-      case 'breakpoint':
-      case 'step':
-      case 'watchpoint':
-        return null;
-      case 'interrupted':
-        return this.finish('interrupted', this.o.signal?.aborted ? 'interrupted: the guest is left stopped where it is' : 'the guest was stopped by someone else (a monitor `stop`?): watch ended, the guest is left stopped');
-      case 'shutdown':
-        return this.shutdown();
-      case 'exited':
-        return this.finish('exited', `the guest exited${stop.exitCode !== undefined ? ` (status ${stop.exitCode})` : ''}`);
-    }
-  }
-
-  private async shutdown(): Promise<WatchEnd> {
-    const pm = await postMortem(this.target, { features: this.o.features, log: this.o.log?.(), ram: this.o.ram ?? null });
-    await this.emit({ type: 'shutdown', postMortem: pm });
-    return this.finish('shutdown', 'the guest is shut down (a triple fault): it stays as it is for a look; only a reset runs it again');
+  protected shutdownMessage(): string {
+    return 'the guest is shut down (a triple fault): it stays as it is for a look; only a reset runs it again';
   }
 }

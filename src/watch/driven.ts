@@ -1,17 +1,17 @@
 /**
- * A target as the watches drive it: its controls (its own, a gdbstub's, or those of the target a
- * `--mem-path` target takes its registers from), RIP read cheaply between single steps, and the
- * guest's run state (`shutdown` after a triple fault kept for post-mortem).
+ * A target as the watches drive it: its controls (its own, or those of the target a `--mem-path`
+ * target takes its registers from), RIP read cheaply between single steps, and the guest's run
+ * state (`shutdown` after a triple fault kept for post-mortem).
  */
 import { HmpError } from '../qmp/errors.js';
 import { isDebuggee, type DebugControl } from '../target/debuggee.js';
 import { EmuTarget } from '../target/emuTarget.js';
 import type { QemuMonitor } from '../target/qemuMonitor.js';
-import { RspTarget, gdbstubControl } from '../target/rspTarget.js';
+import { RspTarget } from '../target/rspTarget.js';
 import type { Target } from '../target/target.js';
 
 /** The target underneath a wrapper that reads RAM elsewhere (`--mem-path`), else the target itself. */
-function underneath(target: Target): Target {
+export function underneath(target: Target): Target {
   const inner = (target as { inner?: unknown }).inner;
   return inner && typeof inner === 'object' && 'cpuState' in inner ? (inner as Target) : target;
 }
@@ -20,9 +20,7 @@ function underneath(target: Target): Target {
 export function controlOf(target: Target): DebugControl | null {
   if (isDebuggee(target)) return target.control;
   const t = underneath(target);
-  if (isDebuggee(t)) return t.control;
-  if (t instanceof RspTarget) return gdbstubControl(t);
-  return null;
+  return isDebuggee(t) ? t.control : null;
 }
 
 /** RIP, with as little as the target allows: one `g` from a gdbstub, the CPU's field in the emulator. */

@@ -7,6 +7,7 @@ export * from './driven.js';
 export * from './elfCode.js';
 export * from './errors.js';
 export * from './events.js';
+export * from './guestWatch.js';
 export * from './postMortem.js';
 export * from './sites.js';
 export * from './stepping.js';

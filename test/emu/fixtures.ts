@@ -9,7 +9,8 @@ import type { Assembler, Assembly } from '../../src/asm/index.js';
 import { codeDescriptor64, dataDescriptor, gate64, tss64, tssDescriptor64 } from '../../src/image/descriptors.js';
 import { PageTables, type MapFlags } from '../../src/image/pageTables.js';
 import { FrameAllocator, SparseMemory } from '../../src/image/sparseMemory.js';
-import { Machine, type CpuFeatures, type LogCategory, type StartState, type TripleFaultAction } from '../../src/emu/index.js';
+import type { TestKernel } from '../../src/image/testKernel.js';
+import { Machine, type CpuFeatures, type LogCategory, type StartState, type TlbModel, type TripleFaultAction } from '../../src/emu/index.js';
 
 /** Where things are. */
 export const L = {
@@ -115,4 +116,44 @@ export function testMachine(o: TestMachineOptions): TestMachine {
     },
   });
   return { m, code, pt, mem };
+}
+
+/** How {@link testKernelMachine} runs the kernel. */
+export interface TestKernelMachineOptions {
+  tlbModel?: TlbModel;
+  tripleFault?: TripleFaultAction;
+  /** RBX and RDI as QEMU's multiboot loader leaves them (default 0x9500 and 0x1000, as the fixtures' dumps show). */
+  rbx?: bigint;
+  rdi?: bigint;
+}
+
+/**
+ * The test kernel `k` (src/image/testKernel.ts) on a 128 MiB machine, started at its higher-half
+ * entry the way QEMU's multiboot loader and the kernel's 32-bit entry leave it: long mode, the
+ * kernel's GDT, an empty IDT, RSP at the stack top.
+ */
+export function testKernelMachine(k: TestKernel, o: TestKernelMachineOptions = {}): Machine {
+  const man = k.manifest;
+  return new Machine({
+    ramSize: 128 << 20,
+    memory: k.mem,
+    tlbModel: o.tlbModel,
+    tripleFault: o.tripleFault,
+    cpu: {
+      rip: man.higherHalfEntry,
+      regs: { rsp: man.stackTop, rax: man.higherHalfEntry, rbx: o.rbx ?? 0x9500n, rdi: o.rdi ?? 0x1000n },
+      cr0: man.cr0,
+      cr3: man.cr3,
+      cr4: man.cr4,
+      efer: man.efer,
+      gdtr: { base: BigInt(man.gdt.base), limit: man.gdt.limit },
+      idtr: { base: 0n, limit: 0 },
+      cs: man.selectors.code64,
+      ss: man.selectors.data,
+      ds: man.selectors.data,
+      es: man.selectors.data,
+      fs: man.selectors.data,
+      gs: man.selectors.data,
+    },
+  });
 }

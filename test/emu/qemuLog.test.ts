@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Assembler } from '../../src/asm/index.js';
 import { buildTestKernel } from '../../src/image/testKernel.js';
 import { Machine, formatInterruptLine, formatSegment, type TlbModel } from '../../src/emu/index.js';
-import { testMachine } from './fixtures.js';
+import { testKernelMachine, testMachine } from './fixtures.js';
 
 const QEMU_7_2 = `
 check_exception old: 0xffffffff new 0xe
@@ -66,31 +66,9 @@ Triple fault
 /** The test kernel with its CR3 slot pointing at an empty address space, run to its triple fault. */
 function emptyCr3Kernel(tlbModel: TlbModel): Machine {
   const k = buildTestKernel({ spaces: { empty: () => {} }, slot: 'empty' });
-  const man = k.manifest;
-  const m = new Machine({
-    ramSize: 128 << 20,
-    memory: k.mem,
-    tripleFault: 'shutdown',
-    tlbModel,
-    cpu: {
-      rip: man.higherHalfEntry,
-      regs: { rsp: man.stackTop, rax: man.higherHalfEntry, rbx: 0x9500n, rdi: 0x1000n },
-      cr0: man.cr0,
-      cr3: man.cr3,
-      cr4: man.cr4,
-      efer: man.efer,
-      gdtr: { base: BigInt(man.gdt.base), limit: man.gdt.limit },
-      idtr: { base: 0n, limit: 0 },
-      cs: man.selectors.code64,
-      ss: man.selectors.data,
-      ds: man.selectors.data,
-      es: man.selectors.data,
-      fs: man.selectors.data,
-      gs: man.selectors.data,
-    },
-  });
+  const m = testKernelMachine(k, { tripleFault: 'shutdown', tlbModel });
   expect(m.run({ maxInstructions: 100_000 }).reason).toBe('shutdown');
-  expect(m.serialText()).toBe(`${man.marker}\n`);
+  expect(m.serialText()).toBe(`${k.manifest.marker}\n`);
   return m;
 }
 

@@ -9,9 +9,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { Machine } from '../../src/emu/index.js';
 import { buildTestKernel } from '../../src/image/testKernel.js';
 import { describeQemu, startQemu } from '../helpers/qemu.js';
+import { testKernelMachine } from './fixtures.js';
 
 const lazy = (lines: string[]) => lines.map((l) => (l.startsWith('CCS=') ? 'CCS=<lazy flags>' : l));
 
@@ -38,28 +38,7 @@ describeQemu('the -d int log against QEMU', (qemu) => {
       return BigInt(`0x${new RegExp(`${name}=([0-9a-f]{16})`).exec(line)?.[1] ?? '0'}`);
     };
 
-    const man = k.manifest;
-    const m = new Machine({
-      ramSize: 128 << 20,
-      memory: k.mem,
-      tlbModel: 'qemu-tcg',
-      cpu: {
-        rip: man.higherHalfEntry,
-        regs: { rsp: man.stackTop, rax: man.higherHalfEntry, rbx: reg('RBX'), rdi: reg('RDI') },
-        cr0: man.cr0,
-        cr3: man.cr3,
-        cr4: man.cr4,
-        efer: man.efer,
-        gdtr: { base: BigInt(man.gdt.base), limit: man.gdt.limit },
-        idtr: { base: 0n, limit: 0 },
-        cs: man.selectors.code64,
-        ss: man.selectors.data,
-        ds: man.selectors.data,
-        es: man.selectors.data,
-        fs: man.selectors.data,
-        gs: man.selectors.data,
-      },
-    });
+    const m = testKernelMachine(k, { tlbModel: 'qemu-tcg', rbx: reg('RBX'), rdi: reg('RDI') });
     expect(m.run({ maxInstructions: 100_000 }).reason).toBe('shutdown');
     const emu = m.log.lines.slice(m.log.lines.indexOf('check_exception old: 0xffffffff new 0xe'));
     expect(lazy(emu)).toEqual(lazy(qemuLines));

@@ -5,54 +5,18 @@
  * what the emulator then does. Two independent implementations, one answer.
  */
 import { describe, expect, it } from 'vitest';
-import { Machine, type SegmentCache } from '../../src/emu/index.js';
+import { Machine } from '../../src/emu/index.js';
 import { SCENARIOS, type Scenario } from '../../src/emu/scenarios/index.js';
-import type { CpuState, Segment } from '../../src/paging/cpu.js';
+import type { CpuState } from '../../src/paging/cpu.js';
 import { FRAME_SIZE, type PhysMemory } from '../../src/paging/memory.js';
 import { pagingContext, withCr3 } from '../../src/paging/mode.js';
-import { TRIPLE_FAULT, preflight, type Verdict } from '../../src/paging/preflight.js';
+import { TRIPLE_FAULT, preflight } from '../../src/paging/preflight.js';
+import { machineCpuState } from '../../src/target/emuTarget.js';
+import { VERDICT } from '../watch/expectations.js';
 
-/** What the pre-flight must say: the switch is fine and the fault comes later, a handler would fail later, or the switch itself triple-faults. */
-const VERDICT: Record<string, Verdict> = {
-  good: 'safe',
-  'pd-index-typo': 'triple-fault',
-  'unshifted-bitfield': 'triple-fault',
-  'stack-unmapped': 'triple-fault',
-  'nx-everywhere': 'triple-fault',
-  'uefi-trampoline-unmapped': 'triple-fault',
-  'idt-unmapped': 'at-risk',
-  // The pre-flight reads the gates through the new tables: zeros, not present. It cannot know that the code there is zeros too.
-  'kernel-wrong-physical-base': 'at-risk',
-  'five-level': 'triple-fault',
-  'huge-page-misaligned': 'safe',
-  'user-touches-supervisor': 'safe',
-  'write-to-readonly-wp': 'safe',
-};
-
-function segment(s: SegmentCache): Segment {
-  return { selector: s.selector, base: s.base, limit: s.limit >>> 0, flags: (s.flags & 0x00ffff00) >>> 0 };
-}
-
-/** The machine's CPU as pagewalk sees a target, with RIP at `next` (the instruction after the `mov cr3`). */
+/** The machine's CPU as pagewalk reads the emulator as a target, with RIP at `next` (the instruction after the `mov cr3`). */
 function cpuAt(m: Machine, next: bigint): CpuState {
-  const s = m.state();
-  return {
-    cr0: s.cr0,
-    cr2: s.cr2,
-    cr3: s.cr3,
-    cr4: s.cr4,
-    efer: s.efer,
-    rip: next,
-    rsp: s.regs[4]!,
-    rflags: BigInt(s.rflags),
-    gpr: {},
-    cs: segment(s.segs[1]!),
-    ss: segment(s.segs[2]!),
-    tr: segment(s.tr),
-    gdtr: { ...s.gdtr },
-    idtr: { ...s.idtr },
-    notes: [],
-  };
+  return { ...machineCpuState(m), rip: next };
 }
 
 /** The machine's RAM as pagewalk reads physical memory (debugger reads: no side effects). */

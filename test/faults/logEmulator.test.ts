@@ -7,11 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Machine, type TripleFaultAction } from '../../src/emu/index.js';
+import type { TripleFaultAction } from '../../src/emu/index.js';
 import { explainLog, type LogExplanation } from '../../src/faults/explainLog.js';
 import { QemuLogParser } from '../../src/faults/qemuLog.js';
 import type { PageTables } from '../../src/image/pageTables.js';
 import { TEST_KERNEL, buildTestKernel, mapTestKernel, type TablesBuilder } from '../../src/image/testKernel.js';
+import { testKernelMachine } from '../emu/fixtures.js';
 
 const HH = (pa: number) => TEST_KERNEL.higherHalf + BigInt(pa);
 
@@ -22,31 +23,7 @@ function explain(text: string): LogExplanation {
 
 /** Runs the kernel whose loop switches to `space` on the emulator; returns its log. */
 function emulatorLog(space: TablesBuilder, tripleFault: TripleFaultAction, maxInstructions = 100_000): string {
-  const k = buildTestKernel({ spaces: { s: space }, slot: 's' });
-  const m = k.manifest;
-  const machine = new Machine({
-    ramSize: 128 << 20,
-    memory: k.mem,
-    tlbModel: 'qemu-tcg',
-    tripleFault,
-    cpu: {
-      rip: m.higherHalfEntry,
-      // RBX and RDI as QEMU's multiboot loader leaves them (the fixtures' dumps show them).
-      regs: { rsp: m.stackTop, rax: m.higherHalfEntry, rbx: 0x9500n, rdi: 0x1000n },
-      cr0: m.cr0,
-      cr3: m.cr3,
-      cr4: m.cr4,
-      efer: m.efer,
-      gdtr: { base: BigInt(m.gdt.base), limit: m.gdt.limit },
-      idtr: { base: 0n, limit: 0 },
-      cs: m.selectors.code64,
-      ss: m.selectors.data,
-      ds: m.selectors.data,
-      es: m.selectors.data,
-      fs: m.selectors.data,
-      gs: m.selectors.data,
-    },
-  });
+  const machine = testKernelMachine(buildTestKernel({ spaces: { s: space }, slot: 's' }), { tlbModel: 'qemu-tcg', tripleFault });
   machine.run({ maxInstructions });
   return machine.log.text();
 }

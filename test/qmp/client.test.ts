@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QmpClient, type QmpConnectOptions, type QmpEvent } from '../../src/qmp/client.js';
 import { HmpError, QmpError } from '../../src/qmp/errors.js';
-import { FakeQmpServer, GREETING, ManualClock, until, type FakeConnection } from './fakeQmp.js';
+import { ManualClock } from '../helpers/manualClock.js';
+import { FakeQmpServer, GREETING, until, type FakeConnection } from './fakeQmp.js';
 
 let server: FakeQmpServer;
 let clock: ManualClock;

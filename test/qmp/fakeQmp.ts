@@ -1,12 +1,11 @@
 /**
  * Test doubles for the QMP client: a scripted QMP server on a unix socket (or TCP on 127.0.0.1)
- * in a temporary directory, and a manual clock whose timers fire only when a test advances it.
+ * in a temporary directory (the manual clock is test/helpers/manualClock.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Clock, TimerHandle } from '../../src/qmp/clock.js';
 
 /** The greeting of QEMU 7.2 as it sends it. */
 export const GREETING =
@@ -131,42 +130,5 @@ export async function until(condition: () => boolean, ms = 5000): Promise<void> 
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`condition not met in ${ms} ms: ${condition.toString()}`);
     await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
-/** A clock whose timers fire only in {@link advance}. */
-export class ManualClock implements Clock {
-  private now = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.now + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** How many timers have been set so far. */
-  get created(): number {
-    return this.nextId - 1;
-  }
-
-  /** How many timers are set and not yet fired or cleared. */
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  /** Moves time forward by `ms`, firing every timer that falls due, in order. */
-  advance(ms: number): void {
-    this.now += ms;
-    const due = [...this.timers.entries()].filter(([, t]) => t.at <= this.now).sort((a, b) => a[1].at - b[1].at);
-    for (const [id, t] of due) {
-      if (!this.timers.delete(id)) continue;
-      t.callback();
-    }
   }
 }

@@ -10,7 +10,8 @@ import { RspClient, type RspClientOptions } from '../../src/rsp/client.js';
 import { parseEndpoint } from '../../src/rsp/endpoint.js';
 import { RspError } from '../../src/rsp/errors.js';
 import { freeTcpPort } from '../helpers/qemu.js';
-import { FakeStub, HANDLED, ManualTimers, QEMU_SUPPORTED, standardReply, type StubHandler } from './fakeStub.js';
+import { ManualClock as ManualTimers } from '../helpers/manualClock.js';
+import { FakeStub, HANDLED, QEMU_SUPPORTED, standardReply, type StubHandler } from './fakeStub.js';
 
 const open: { stub: FakeStub; client: RspClient | null }[] = [];
 

@@ -1,10 +1,9 @@
 /**
  * Test doubles for the RSP client: a scripted gdbstub on a real TCP socket (built on the same
- * framing layer the emulator's server will use) and a manual clock for timeouts.
+ * framing layer the emulator's server uses); the manual clock is test/helpers/manualClock.ts.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { PacketDecoder, encodePacket } from '../../src/rsp/framing.js';
-import type { RspTimers } from '../../src/rsp/timers.js';
 
 /** Returned by a handler that has acknowledged and answered (or not) by itself. */
 export const HANDLED = Symbol('handled');
@@ -138,39 +137,6 @@ export class FakeStub {
     for (const w of this.waiters.filter((x) => x.test())) {
       this.waiters.splice(this.waiters.indexOf(w), 1);
       w.resolve();
-    }
-  }
-}
-
-/** A clock that moves only when told: timeouts fire in `advance`. */
-export class ManualTimers implements RspTimers {
-  private now = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.now + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** How many timeouts are scheduled. */
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  /** Moves the clock on by `ms`, firing what falls due, in time order. */
-  advance(ms: number): void {
-    this.now += ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= this.now).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) return;
-      this.timers.delete(due[0]);
-      due[1].callback();
     }
   }
 }

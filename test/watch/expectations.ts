@@ -1,6 +1,6 @@
 /**
  * What watch-cr3 must say at each scenario's `mov cr3`, wherever the scenario runs (in process,
- * over RSP, in real QEMU): the verdict (the same as test/emu/scenariosPreflight.test.ts), and for
+ * over RSP, in real QEMU): the verdict (test/emu/scenariosPreflight.test.ts holds the pre-flight to it too), and for
  * the dangerous ones the problem that bites first, the level its walk stops at, and the error code
  * of the #PF, which is the scenario's own first exception.
  */
@@ -9,7 +9,7 @@ import type { Scenario } from '../../src/emu/scenarios/index.js';
 import type { Verdict } from '../../src/paging/preflight.js';
 import type { Cr3WriteEvent } from '../../src/watch/events.js';
 
-/** The verdict at each scenario's `mov cr3`. */
+/** The verdict at each scenario's `mov cr3`: the switch is fine and the fault comes later, a handler would fail later, or the switch itself triple-faults. */
 export const VERDICT: Record<string, Verdict> = {
   good: 'safe',
   'pd-index-typo': 'triple-fault',
@@ -18,6 +18,7 @@ export const VERDICT: Record<string, Verdict> = {
   'nx-everywhere': 'triple-fault',
   'uefi-trampoline-unmapped': 'triple-fault',
   'idt-unmapped': 'at-risk',
+  // The pre-flight reads the gates through the new tables: zeros, not present. It cannot know that the code there is zeros too.
   'kernel-wrong-physical-base': 'at-risk',
   'five-level': 'triple-fault',
   'huge-page-misaligned': 'safe',

@@ -14,19 +14,7 @@ import { inSession, withTargetOptions, type CliRun } from '../command.js';
 import { parseSmall } from '../numbers.js';
 import { table, type Output } from '../output.js';
 import { renderWalk } from '../renderWalk.js';
-import {
-  asUsage,
-  elfCodeOf,
-  leaveStopped,
-  logReader,
-  rejectOverrides,
-  renderHints,
-  renderWatchEvent,
-  watchSignal,
-  watchStatus,
-  withWatchOptions,
-  type WatchCommandOptions,
-} from './watchCr3.js';
+import { rejectOverrides, renderHints, renderWatchEvent, runWatch, watchStatus, withWatchOptions, type WatchCommandOptions } from './watchCr3.js';
 
 function renderFault(out: Output, e: PageFaultEvent): void {
   const c = out.c;
@@ -65,28 +53,16 @@ export function catchPfCommand(run: CliRun): Command {
       rejectOverrides(opts, 'catch-pf');
       const count = opts.count === undefined ? undefined : parseSmall(opts.count, '--count', 1, 1_000_000_000);
       const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) * (1 << 20);
-      const elf = await elfCodeOf(opts.elf);
-      const log = await logReader(opts.log);
-      const ram = await s.target.ram();
-      const { signal, dispose } = watchSignal(opts.timeout);
-      leaveStopped(s.target);
-      try {
-        const r = await catchPageFaults(s.target, {
+      const r = await runWatch(s, opts, (w) =>
+        catchPageFaults(s.target, {
+          ...w,
           features: s.features,
           count,
-          elf,
           scanBudget: budget,
-          ram,
-          signal,
-          log,
           onEvent: (e) => (out.json ? out.jsonValue(watchEventJson(e), false) : render(out, e)),
-        });
-        run.status = Math.max(run.status, watchStatus(r.end, false));
-      } catch (e) {
-        throw asUsage(e);
-      } finally {
-        dispose();
-      }
+        }),
+      );
+      run.status = Math.max(run.status, watchStatus(r.end, false));
     }),
   );
 }

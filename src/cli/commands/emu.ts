@@ -11,7 +11,7 @@ import { QmpServer } from '../../emu/qmpServer.js';
 import { RspServer } from '../../emu/rspServer.js';
 import { SCENARIOS, ScenarioError, findScenario, type Scenario } from '../../emu/scenarios/index.js';
 import { EmuSession, type ExitReason } from '../../emu/session.js';
-import { ListenError, type ListenAddress } from '../../emu/singleClient.js';
+import { ListenError, type ListenAddress } from '../../net/singleClient.js';
 import { hex } from '../../paging/addr.js';
 import type { CliRun } from '../command.js';
 import { UsageError } from '../errors.js';

@@ -9,21 +9,20 @@
 import { Command } from 'commander';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
-import { LogExplainer, detailOf, type LogChain, type LogExplanation, type LoggedException } from '../../faults/explainLog.js';
-import { checkPageFaultsTask, type PagingOverride } from '../../faults/logAgainstTables.js';
-import { QemuLogParser, parseQemuLogStream } from '../../faults/qemuLog.js';
-import { explainLogJson, type TablesCheck } from '../../json/explainLog.js';
+import { detailOf, type LogChain, type LogExplanation, type LoggedException } from '../../faults/explainLog.js';
+import type { PagingOverride } from '../../faults/logAgainstTables.js';
+import { explainLogJson } from '../../json/explainLog.js';
 import { hex } from '../../paging/addr.js';
-import { runAsync } from '../../paging/memory.js';
 import type { CpuFeatures } from '../../paging/mode.js';
+import { explainQemuLog, logTables, type LogTables } from '../../report/explainLog.js';
+import { errorCodeLines } from '../../report/fault.js';
+import { loadElfSymbols } from '../../target/elfSymbols.js';
 import { withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
 import { parseNumber, parseSmall } from '../numbers.js';
-import { Output, table, type Colors, type Io } from '../output.js';
+import { Output, type Colors } from '../output.js';
 import { renderWalk } from '../renderWalk.js';
 import { openTarget } from '../session.js';
-import { loadElfSymbols } from '../../target/elfSymbols.js';
-
 
 /** How many other lines (guest output, messages) the text output lists. */
 const SHOWN_OTHER_LINES = 5;
@@ -52,13 +51,7 @@ export function explainLogCommand(run: CliRun): Command {
     const symbols = opts.elf ? await loadElfSymbols(opts.elf) : null;
     const sym: Symbolize | undefined = symbols ? (va) => symbols.symbolize(va) : undefined;
     const name = file === '-' ? 'standard input' : file;
-    const { explanation, lines, recognised } = await readLog(file, name, run.io);
-    if (lines === 0) throw new UsageError(`${name} is empty: expected a QEMU log (qemu-system-x86_64 -d int,cpu_reset -D FILE)`);
-    if (recognised === 0) {
-      throw new UsageError(
-        `${name} is not a QEMU -d int log: none of its ${lines} line${lines === 1 ? '' : 's'} is one QEMU writes (v=.., check_exception, Triple fault, CPU Reset, a register dump); run QEMU with -d int,cpu_reset -D FILE`,
-      );
-    }
+    const explanation = await explainQemuLog(file === '-' ? (run.io.stdin ?? process.stdin) : createReadStream(file), name);
     const tables = targetGiven(opts) ? await checkAgainstTarget(explanation, opts, out) : null;
     if (explanation.danger) run.status = Math.max(run.status, EXIT.DANGER);
     if (out.json) {
@@ -69,32 +62,11 @@ export function explainLogCommand(run: CliRun): Command {
   });
 }
 
-async function readLog(file: string, name: string, io: Io): Promise<{ explanation: LogExplanation; lines: number; recognised: number }> {
-  const parser = new QemuLogParser();
-  const explainer = new LogExplainer();
-  const input: AsyncIterable<string | Uint8Array> = file === '-' ? (io.stdin ?? process.stdin) : createReadStream(file);
-  try {
-    for await (const e of parseQemuLogStream(input, parser)) explainer.push(e);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (typeof code !== 'string' || !code.startsWith('E')) throw e; // not an I/O error: a bug, reported as one
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
-    throw new UsageError(`cannot read ${name}: ${why}`);
-  }
-  const stats = parser.stats;
-  return { explanation: explainer.finish(stats), ...stats };
-}
-
 function targetGiven(o: CommonOptions): boolean {
   return o.dump !== undefined || o.example === true || o.gdb !== undefined || o.qmp !== undefined;
 }
 
-interface TablesResult {
-  checks: Map<LoggedException, TablesCheck>;
-  skipped: Map<LoggedException, string>;
-}
-
-async function checkAgainstTarget(x: LogExplanation, opts: CommonOptions, out: Output): Promise<TablesResult> {
+async function checkAgainstTarget(x: LogExplanation, opts: CommonOptions, out: Output): Promise<LogTables> {
   const target = await openTarget(opts);
   try {
     const known = await target.cpuFeatures();
@@ -107,14 +79,7 @@ async function checkAgainstTarget(x: LogExplanation, opts: CommonOptions, out: O
       if (opts[k] !== undefined) override[k] = parseNumber(opts[k]!, `--${k}`);
     }
     if (override.cr3 !== undefined) out.note(`walking with --cr3 ${hex(override.cr3)} instead of the CR3 the log shows`);
-    const results = await runAsync(checkPageFaultsTask(x, features, override), target);
-    const checks = new Map<LoggedException, TablesCheck>();
-    const skipped = new Map<LoggedException, string>();
-    for (const r of results) {
-      if ('skipped' in r) skipped.set(r.exception, r.skipped);
-      else checks.set(r.exception, { walk: r.walk, agrees: r.comparison.agrees, explanation: r.comparison.explanation });
-    }
-    return { checks, skipped };
+    return await logTables(target, x, features, override);
   } finally {
     await target.close();
   }
@@ -130,7 +95,7 @@ const OUTCOME_WORDS: Record<LogExplanation['outcome'], string> = {
   'reset-loop': 'RESET LOOP',
 };
 
-function render(out: Output, name: string, x: LogExplanation, tables: TablesResult | null, sym: Symbolize | undefined): void {
+function render(out: Output, name: string, x: LogExplanation, tables: LogTables | null, sym: Symbolize | undefined): void {
   const c = out.c;
   const n = x.counts;
   const plural = (k: number, w: string) => `${k} ${w}${k === 1 ? '' : 's'}`;
@@ -163,7 +128,7 @@ function render(out: Output, name: string, x: LogExplanation, tables: TablesResu
   }
 }
 
-function renderChain(out: Output, chain: LogChain, index: number, tables: TablesResult | null, sym: Symbolize | undefined): void {
+function renderChain(out: Output, chain: LogChain, index: number, tables: LogTables | null, sym: Symbolize | undefined): void {
   const c = out.c;
   out.line();
   const seen = chain.occurrences > 1 ? `, seen ${chain.occurrences} times (the last from line ${chain.lastOccurrenceLine})` : '';
@@ -179,7 +144,7 @@ function renderChain(out: Output, chain: LogChain, index: number, tables: Tables
   }
 }
 
-function renderLink(out: Output, l: LoggedException, i: number, tables: TablesResult | null, sym: Symbolize | undefined): void {
+function renderLink(out: Output, l: LoggedException, i: number, tables: LogTables | null, sym: Symbolize | undefined): void {
   const c = out.c;
   const tag = l.kind === 'exception' ? '' : c.dim(` (${l.kind.replace('-', ' ')})`);
   out.line(`  ${i + 1}. ${c.bold(l.name)} ${l.longName}${tag}, line ${l.line}`);
@@ -194,12 +159,7 @@ function renderLink(out: Output, l: LoggedException, i: number, tables: TablesRe
   out.line(`     ${where.join('   ')}`);
   if (l.decoded) {
     out.line(`     error code ${c.bold(hex(l.decoded.code))}`);
-    const rows = l.decoded.bits
-      .filter((b) => b.bit <= 5 || b.set)
-      .map((b) => [`       ${b.name}=${b.set ? 1 : 0}`, b.set ? b.meaning : c.dim(b.meaning)]);
-    for (const line of table(rows)) out.line(line);
-    out.line(`       => a ${l.decoded.summary}`);
-    for (const p of l.decoded.pitfalls) out.line(`       ${c.yellow('!')} ${p}`);
+    for (const line of errorCodeLines(c, l.decoded, '       ')) out.line(line);
     for (const hint of l.hints) out.line(`     ${hint}`);
   } else {
     out.line(`     ${detailOf(l)}`);
@@ -212,7 +172,7 @@ function renderLink(out: Output, l: LoggedException, i: number, tables: TablesRe
   renderTables(out, l, tables, c, sym);
 }
 
-function renderTables(out: Output, l: LoggedException, tables: TablesResult | null, c: Colors, sym: Symbolize | undefined): void {
+function renderTables(out: Output, l: LoggedException, tables: LogTables | null, c: Colors, sym: Symbolize | undefined): void {
   if (!tables) return;
   const skipped = tables.skipped.get(l);
   if (skipped) {

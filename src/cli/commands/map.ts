@@ -5,9 +5,9 @@ import { Command } from 'commander';
 import { mapRangeJson, mapSummaryJson } from '../../json/map.js';
 import { hex } from '../../paging/addr.js';
 import { mapRangesAsync, type MapOptions, type MapSummary } from '../../paging/map.js';
+import { cr3ReservedWarning, mapTitle, mapTotalLine, mapWarnings } from '../../report/map.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
-import { humanSize } from '../output.js';
 import { mapHeader, mapLine } from '../renderMap.js';
 import type { Session } from '../session.js';
 
@@ -36,8 +36,9 @@ export function mapCommand(run: CliRun): Command {
       .option('--to <va>', 'last linear address to list (inclusive)'),
   ).action((opts: MapCliOptions) =>
     inSession(run, opts, async (s, out) => {
-      if (s.ctx.cr3Reserved !== 0n) {
-        out.warn(`CR3 ${hex(s.ctx.cr3)} has reserved bits set (${hex(s.ctx.cr3Reserved)}): loading it raises #GP, so it maps nothing`);
+      const reserved = cr3ReservedWarning(s.ctx);
+      if (reserved) {
+        out.warn(reserved);
         run.status = Math.max(run.status, EXIT.DANGER);
       }
       const it = mapRangesAsync(s.target, s.ctx, windowOptions(s, opts.from, opts.to));
@@ -58,7 +59,7 @@ export function mapCommand(run: CliRun): Command {
         out.io.stdout.write(`\n],"summary":${JSON.stringify(mapSummaryJson(summary))}}\n`);
       } else {
         const c = out.c;
-        out.line(c.bold(`${s.ctx.mode} paging, CR3 ${hex(s.ctx.cr3)}`));
+        out.line(mapTitle(c, s.ctx));
         out.line(mapHeader(c));
         let bytes = 0n;
         for (;;) {
@@ -70,13 +71,11 @@ export function mapCommand(run: CliRun): Command {
           bytes += r.value.size;
           out.line(mapLine(r.value, c));
         }
-        out.line(c.dim(`${summary.ranges} ranges, ${summary.leaves} pages, ${humanSize(bytes)} mapped`));
-        if (summary.reservedEntries > 0) out.warn(`${summary.reservedEntries} present entries have reserved bits set and map nothing (see \`pagewalk check\`)`);
-        for (const u of summary.unreadable) out.warn(`the ${u.level} table at ${hex(u.table)} (for ${hex(u.va)}) lies outside readable memory: its mappings are not listed`);
+        out.line(mapTotalLine(c, summary, bytes));
       }
-      for (const t of summary.truncated) {
-        out.warn(`tables loop: the ${t.level} table at ${hex(t.table)} is reached from itself (at ${hex(t.va)}); the rest of that subtree is not listed`);
-      }
+      // With --json, the summary lists what could not be listed; loops are warned of either way.
+      const { unlisted, loops } = mapWarnings(summary, 'pagewalk check');
+      for (const w of out.json ? loops : [...unlisted, ...loops]) out.warn(w);
       if (summary.truncated.length > 0) run.status = Math.max(run.status, EXIT.DANGER);
     }),
   );

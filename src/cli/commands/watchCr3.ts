@@ -13,17 +13,21 @@ import type { Hint } from '../../faults/diagnose.js';
 import { watchEventJson } from '../../json/watch.js';
 import { hex, hexPad } from '../../paging/addr.js';
 import type { PreflightResult } from '../../paging/preflight.js';
+import { hintLines, preflightDetailLines, verdictWord } from '../../report/preflight.js';
 import { RspTarget } from '../../target/rspTarget.js';
 import type { Target } from '../../target/target.js';
 import { watchCr3 } from '../../watch/cr3Watch.js';
+import { underneath } from '../../watch/driven.js';
 import { ElfCodeError, loadElfCode, type CodeSegment } from '../../watch/elfCode.js';
 import { WatchError } from '../../watch/errors.js';
 import type { Cr3WriteEvent, HintGroup, WatchEnd, WatchEvent } from '../../watch/events.js';
 import { describeScan } from '../../watch/sites.js';
+import type { RamRange } from '../../target/target.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
 import { parseSmall } from '../numbers.js';
-import { humanSize, table, type Colors, type Output } from '../output.js';
+import { humanSize, type Output } from '../output.js';
+import type { Session } from '../session.js';
 import { renderPostMortem } from './postMortem.js';
 
 /** Options the watch commands share. */
@@ -83,9 +87,36 @@ export function watchSignal(timeout: string | undefined): { signal: AbortSignal;
 
 /** Makes closing leave the guest stopped (a watch ends with the guest standing where it stopped). */
 export function leaveStopped(target: Target): void {
-  const inner = (target as { inner?: Target }).inner;
-  const t = inner ?? target;
+  const t = underneath(target);
   if (t instanceof RspTarget) t.resumesOnClose = false;
+}
+
+/** What a watch runs with besides its own options: --elf's code, --log, the target's RAM, and the signal that ends it. */
+export interface WatchInputs {
+  elf: CodeSegment[] | null;
+  log: (() => AsyncIterable<string | Uint8Array>) | undefined;
+  ram: RamRange[] | null;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs a watch on the session's target: reads --elf and --log and the RAM, ends the watch on Ctrl-C
+ * and --timeout, makes closing leave the guest stopped where the watch ends, and turns WatchError
+ * into bad input.
+ */
+export async function runWatch<T>(s: Session, opts: WatchCommandOptions, watch: (w: WatchInputs) => Promise<T>): Promise<T> {
+  const elf = await elfCodeOf(opts.elf);
+  const log = await logReader(opts.log);
+  const ram = await s.target.ram();
+  const { signal, dispose } = watchSignal(opts.timeout);
+  leaveStopped(s.target);
+  try {
+    return await watch({ elf, log, ram, signal });
+  } catch (e) {
+    throw asUsage(e);
+  } finally {
+    dispose();
+  }
 }
 
 /** `--log FILE` as a stream factory (read when a post-mortem needs it). */
@@ -101,43 +132,14 @@ export async function logReader(path: string | undefined): Promise<(() => AsyncI
   return () => createReadStream(path);
 }
 
-const VERDICT_WORDS = (c: Colors): Record<string, string> => ({
-  safe: c.green('safe'),
-  'at-risk': c.yellow('AT RISK'),
-  fault: c.red('FAULT'),
-  'triple-fault': c.red(c.bold('TRIPLE FAULT')),
-});
-
 /** Hint lines, indented. */
 export function renderHints(out: Output, hints: readonly Hint[], indent: string): void {
-  const c = out.c;
-  for (const h of hints) {
-    const tag = h.confidence === 'high' ? c.yellow('likely') : h.confidence === 'medium' ? c.yellow('maybe') : c.dim('perhaps');
-    out.line(`${indent}${c.yellow('→')} ${tag}: ${h.text}`);
-  }
+  for (const line of hintLines(out.c, hints, indent)) out.line(line);
 }
 
 /** The pre-flight's chain, problems (each with its hints) and what was not checked. */
 export function renderPreflightDetails(out: Output, pre: PreflightResult, groups: readonly HintGroup[]): void {
-  const c = out.c;
-  if (pre.chain.length > 0) {
-    out.line('  What the CPU would do:');
-    const rows = pre.chain.map((l, i) => [`    ${i + 1}. ${l.vector < 0 ? c.red(c.bold(l.name)) : c.bold(l.name)}`, l.errorCode !== null ? `error code ${hex(l.errorCode)}` : '', l.cause]);
-    for (const line of table(rows)) out.line(line);
-  }
-  if (pre.problems.length > 0) {
-    out.line('  Problems:');
-    for (const p of pre.problems) {
-      out.line(`    ${c.red('✗')} ${c.bold(p.what)} ${c.dim(`(${p.when})`)}: ${p.explanation}`);
-      renderHints(out, groups.filter((g) => g.what === p.what && g.va === p.va).flatMap((g) => g.hints), '        ');
-    }
-  }
-  const other = groups.filter((g) => !pre.problems.some((p) => p.what === g.what && p.va === g.va));
-  for (const g of other) {
-    out.line(`  ${c.bold(g.what)} at ${hex(g.va)}:`);
-    renderHints(out, g.hints, '    ');
-  }
-  for (const u of pre.unknown) out.line(`  ${c.yellow('?')} not checked: ${u}`);
+  for (const line of preflightDetailLines(out.c, pre, groups)) out.line(line);
 }
 
 function renderCr3Write(out: Output, e: Cr3WriteEvent): void {
@@ -146,7 +148,7 @@ function renderCr3Write(out: Output, e: Cr3WriteEvent): void {
   const extra = [w.pcid !== null ? `PCID ${w.pcid}` : '', w.noFlush ? 'no flush (bit 63)' : ''].filter(Boolean).join(', ');
   out.line();
   out.line(
-    c.bold(`CR3 write #${e.index} at ${hex(e.rip)} (${e.instruction}): ${hex(e.old)} -> ${hex(w.cr3)}`) + (extra ? ` [${extra}]` : '') + `  ${VERDICT_WORDS(c)[e.preflight.verdict]}`,
+    c.bold(`CR3 write #${e.index} at ${hex(e.rip)} (${e.instruction}): ${hex(e.old)} -> ${hex(w.cr3)}`) + (extra ? ` [${extra}]` : '') + `  ${verdictWord(c, e.preflight.verdict)}`,
   );
   out.line(`  ${e.preflight.summary}`);
   renderPreflightDetails(out, e.preflight, e.hints);
@@ -221,30 +223,18 @@ export function watchCr3Command(run: CliRun): Command {
       const count = opts.count === undefined ? undefined : parseSmall(opts.count, '--count', 1, 1_000_000_000);
       const maxSteps = opts.maxSteps === undefined ? undefined : parseSmall(opts.maxSteps, '--max-steps', 1, 1_000_000_000);
       const budget = opts.scanBudget === undefined ? undefined : parseSmall(opts.scanBudget, '--scan-budget', 1, 1 << 20) * (1 << 20);
-      const elf = await elfCodeOf(opts.elf);
-      const log = await logReader(opts.log);
-      const ram = await s.target.ram();
-      const { signal, dispose } = watchSignal(opts.timeout);
-      leaveStopped(s.target);
-      try {
-        const r = await watchCr3(s.target, {
+      const r = await runWatch(s, opts, (w) =>
+        watchCr3(s.target, {
+          ...w,
           features: s.features,
           count,
           stopOn: opts.stopOn ?? null,
-          elf,
           scanBudget: budget,
           maxSteps,
-          ram,
-          signal,
-          log,
           onEvent: (e) => (out.json ? out.jsonValue(watchEventJson(e), false) : renderWatchEvent(out, e)),
-        });
-        run.status = Math.max(run.status, watchStatus(r.end, r.dangerous > 0));
-      } catch (e) {
-        throw asUsage(e);
-      } finally {
-        dispose();
-      }
+        }),
+      );
+      run.status = Math.max(run.status, watchStatus(r.end, r.dangerous > 0));
     }),
   );
 }

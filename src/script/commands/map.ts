@@ -4,9 +4,9 @@
  */
 import { mapRangeJson, mapSummaryJson, type MapRangeJson } from '../../json/map.js';
 import { mapHeader, mapLine } from '../../cli/renderMap.js';
-import { humanSize } from '../../cli/output.js';
 import { hex } from '../../paging/addr.js';
 import { mapRangesAsync, type MapOptions, type MapSummary } from '../../paging/map.js';
+import { cr3ReservedWarning, mapTitle, mapTotalLine, mapWarnings } from '../../report/map.js';
 import type { CommandContext, CommandOutput } from '../context.js';
 import { ScriptError } from '../errors.js';
 
@@ -23,11 +23,11 @@ export async function windowOf(c: CommandContext): Promise<MapOptions> {
 /** Runs `map`. */
 export async function mapCommand(c: CommandContext): Promise<CommandOutput> {
   const ctx = await c.pagingContext();
-  const warnings: string[] = [];
-  if (ctx.cr3Reserved !== 0n) warnings.push(`CR3 ${hex(ctx.cr3)} has reserved bits set (${hex(ctx.cr3Reserved)}): loading it raises #GP, so it maps nothing`);
+  const reserved = cr3ReservedWarning(ctx);
+  const warnings = reserved ? [reserved] : [];
   const it = mapRangesAsync(c.session.target, ctx, await windowOf(c));
   const col = c.colors;
-  const text = [col.bold(`${ctx.mode} paging, CR3 ${hex(ctx.cr3)}`), mapHeader(col)];
+  const text = [mapTitle(col, ctx), mapHeader(col)];
   const ranges: MapRangeJson[] = [];
   let bytes = 0n;
   let summary: MapSummary;
@@ -41,9 +41,8 @@ export async function mapCommand(c: CommandContext): Promise<CommandOutput> {
     ranges.push(mapRangeJson(r.value));
     text.push(mapLine(r.value, col));
   }
-  text.push(col.dim(`${summary.ranges} ranges, ${summary.leaves} pages, ${humanSize(bytes)} mapped`));
-  if (summary.reservedEntries > 0) warnings.push(`${summary.reservedEntries} present entries have reserved bits set and map nothing (see \`check\`)`);
-  for (const u of summary.unreadable) warnings.push(`the ${u.level} table at ${hex(u.table)} (for ${hex(u.va)}) lies outside readable memory: its mappings are not listed`);
-  for (const t of summary.truncated) warnings.push(`tables loop: the ${t.level} table at ${hex(t.table)} is reached from itself (at ${hex(t.va)}); the rest of that subtree is not listed`);
+  text.push(mapTotalLine(col, summary, bytes));
+  const { unlisted, loops } = mapWarnings(summary, 'check');
+  warnings.push(...unlisted, ...loops);
   return { text, warnings, result: { cr3: hex(ctx.cr3), mode: ctx.mode, ranges, summary: mapSummaryJson(summary) } };
 }
