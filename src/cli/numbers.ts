@@ -43,7 +43,7 @@ export function parseAddress(text: string, what: string, symbols?: SymbolLookup)
     throw new UsageError(`${what}: '${text}' is not a number; symbols such as '${m[1]}' need --elf FILE`);
   }
   const base = symbols(m[1]!);
-  if (base === undefined) throw new UsageError(`${what}: no symbol '${m[1]}' in the --elf file`);
+  if (base === undefined) throw new UsageError(`${what}: no symbol '${m[1]}' in the --elf file or the scenario's labels`);
   if (!m[2]) return base;
   const off = parseNumber(m[3]!, `${what} offset`);
   return BigInt.asUintN(64, m[2] === '+' ? base + off : base - off);

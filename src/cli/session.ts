@@ -8,7 +8,7 @@ import { CR0, CR4, EFER } from '../paging/registers.js';
 import { buildExample } from '../image/example.js';
 import { openDump } from '../target/dump.js';
 import { openLiveTarget } from '../target/liveTarget.js';
-import { openScenarioTarget } from '../target/emuTarget.js';
+import { openScenarioTarget, ownSymbols } from '../target/emuTarget.js';
 import { ScenarioError } from '../emu/scenarios/index.js';
 import { MemoryTarget } from '../target/memoryTarget.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
@@ -55,7 +55,7 @@ export interface Session {
   /** What was assumed or inferred, for the user. */
   notes: string[];
   symbols: SymbolTable | null;
-  /** Resolves an address argument (numbers, and symbols with --elf). */
+  /** Resolves an address argument (numbers, and symbols with --elf or on --emu). */
   address(text: string, what: string): bigint;
   close(): Promise<void>;
 }
@@ -153,10 +153,11 @@ export function applyOverrides(cpu: CpuState, o: TargetOptions, notes: string[])
   return out;
 }
 
-/** Opens a session for the options. */
+/** Opens a session for the options; its symbols come from --elf, or else from the target (a scenario's labels). */
 export async function openSession(o: TargetOptions): Promise<Session> {
   const symbols = o.elf ? await loadElfSymbols(o.elf) : null;
-  return sessionFor(await openTarget(o), o, symbols);
+  const target = await openTarget(o);
+  return sessionFor(target, o, symbols ?? ownSymbols(target));
 }
 
 /**

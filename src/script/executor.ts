@@ -182,7 +182,7 @@ export class ScriptExecutor {
     const table = this.current.symbols;
     if (!table) throw new ScriptError('E_NAME', `'${name}' is not a number or a $variable; symbols such as '${name}' need --elf FILE`, span);
     const v = table.lookup(name);
-    if (v === undefined) throw new ScriptError('E_NAME', `no symbol '${name}' in the --elf file`, span);
+    if (v === undefined) throw new ScriptError('E_NAME', `no symbol '${name}' in the --elf file or the scenario's labels`, span);
     return v;
   }
 

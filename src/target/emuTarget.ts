@@ -12,6 +12,7 @@ import type { CpuFeatures } from '../paging/mode.js';
 import type { SegmentCache } from '../emu/cpuState.js';
 import type { Debuggee } from './debuggee.js';
 import { EmuControl } from './emuControl.js';
+import { SymbolTable } from './elfSymbols.js';
 import { TargetError, type RamRange, type Target, type TargetInfo } from './target.js';
 
 const GPRS = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
@@ -58,10 +59,14 @@ export class EmuTarget implements Target, PhysMemory, Debuggee {
   private closed = false;
   private controlValue: EmuControl | null = null;
 
-  /** Wraps `machine`; `description` says which (e.g. "the bundled emulator: scenario good"). */
+  /**
+   * Wraps `machine`; `description` says which (e.g. "the bundled emulator: scenario good");
+   * `symbols` name its code (a scenario's labels), for symbolic addresses when no ELF is given.
+   */
   constructor(
     readonly machine: Machine,
     description = 'the bundled emulator',
+    readonly symbols: SymbolTable | null = null,
   ) {
     this.info = { kind: 'emu', description };
   }
@@ -126,5 +131,29 @@ export class EmuTarget implements Target, PhysMemory, Debuggee {
  */
 export function openScenarioTarget(name: string): EmuTarget {
   const scenario = findScenario(name);
-  return new EmuTarget(new Machine(scenario.build().config), `the bundled emulator: scenario ${scenario.name}`);
+  const built = scenario.build();
+  return new EmuTarget(new Machine(built.config), `the bundled emulator: scenario ${scenario.name}`, scenarioSymbols(built.symbols));
+}
+
+/** The most a scenario's symbol is taken to cover (its labels carry no sizes). */
+const SYMBOL_REACH = 0x10000n;
+
+/**
+ * The symbols a scenario names (kmain, the `mov cr3` site, handlers...), as a symbol table; each
+ * covers up to the next one (at most 64 KiB), so an address far past the last label gets no name.
+ */
+export function scenarioSymbols(symbols: Readonly<Record<string, bigint>>): SymbolTable {
+  const sorted = Object.entries(symbols).sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return new SymbolTable(
+    sorted.map(([name, value], i) => {
+      const next = sorted.slice(i + 1).find(([, v]) => v > value)?.[1];
+      const size = next === undefined ? 0x1000n : next - value < SYMBOL_REACH ? next - value : SYMBOL_REACH;
+      return { name, value, size, type: 0 };
+    }),
+  );
+}
+
+/** The symbols a target brings of its own (a scenario's labels), or null. */
+export function ownSymbols(target: Target): SymbolTable | null {
+  return target instanceof EmuTarget ? target.symbols : null;
 }

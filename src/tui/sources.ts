@@ -7,30 +7,14 @@
 import { openTarget, type TargetOptions } from '../cli/session.js';
 import { Machine } from '../emu/machine.js';
 import { findScenario, type Scenario } from '../emu/scenarios/index.js';
-import { SymbolTable } from '../target/elfSymbols.js';
-import { EmuTarget } from '../target/emuTarget.js';
+import type { SymbolTable } from '../target/elfSymbols.js';
+import { EmuTarget, scenarioSymbols } from '../target/emuTarget.js';
+
+export { scenarioSymbols };
 import { TargetError, type Target } from '../target/target.js';
 import type { LaunchedQemu } from '../launch/launch.js';
 import { FileTail } from './faultFeed.js';
 import type { TuiSource } from './source.js';
-
-/** The most a scenario's symbol is taken to cover (its labels carry no sizes). */
-const SYMBOL_REACH = 0x10000n;
-
-/**
- * The symbols a scenario names (kmain, the `mov cr3` site, handlers...), as a symbol table; each
- * covers up to the next one (at most 64 KiB), so an address far past the last label gets no name.
- */
-export function scenarioSymbols(symbols: Readonly<Record<string, bigint>>): SymbolTable {
-  const sorted = Object.entries(symbols).sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return new SymbolTable(
-    sorted.map(([name, value], i) => {
-      const next = sorted.slice(i + 1).find(([, v]) => v > value)?.[1];
-      const size = next === undefined ? 0x1000n : next - value < SYMBOL_REACH ? next - value : SYMBOL_REACH;
-      return { name, value, size, type: 0 };
-    }),
-  );
-}
 
 /**
  * Scenario `scenario` of the bundled emulator, at its hand-over, in process: its serial console
@@ -47,13 +31,14 @@ export function emuSource(scenario: Scenario, options: TargetOptions = {}): TuiS
   machine.on('serial-line', (line) => {
     for (const l of listeners) l(line + '\n');
   });
-  const target = new EmuTarget(machine, `the bundled emulator: scenario ${scenario.name}`);
+  const symbols = scenarioSymbols(built.symbols);
+  const target = new EmuTarget(machine, `the bundled emulator: scenario ${scenario.name}`, symbols);
   return {
     label: `emulator: ${scenario.name}`,
     open: async () => target,
     canReconnect: false,
     options,
-    symbols: scenarioSymbols(built.symbols),
+    symbols,
     consoleName: 'COM1',
     console: (listener) => {
       listeners.add(listener);

@@ -42,15 +42,15 @@ describe('on --emu good', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.split('\n')).toEqual([
       `✓ $rip == ${sym('_start')}`,
-      `1 step: RIP ${hex(good.symbols._start! + 1n)}`,
-      `3 steps: RIP ${sym('kmain')}`,
+      `1 step: RIP ${hex(good.symbols._start! + 1n)} <_start+0x1>`,
+      `3 steps: RIP ${sym('kmain')} <kmain>`,
       `✓ $rip == ${sym('kmain')}`,
-      `breakpoint at ${sym('cr3_write')}`,
-      `stopped (breakpoint): RIP ${sym('cr3_write')}`,
+      `breakpoint at ${sym('cr3_write')} <cr3_write>`,
+      `stopped (breakpoint): RIP ${sym('cr3_write')} <cr3_write>`,
       `✓ $rip == ${sym('cr3_write')} && $cr3 == $loader`,
       `✓ $new == ${hex(good.cr3.kernel!)}`,
       '✓ verdict($new) == "safe" && mapped($rsp)',
-      `1 step: RIP ${sym('after_cr3_write')}`,
+      `1 step: RIP ${sym('after_cr3_write')} <after_cr3_write>`,
       `✓ $rip == ${sym('after_cr3_write')} && $cr3 == $new`,
       '✓ executable($rip) && !writable($rip) && writable($rsp) && !executable($rsp)',
       `deleted the breakpoint at ${sym('cr3_write')}`,
@@ -119,7 +119,7 @@ describe('on --emu stack-unmapped', () => {
   it('a failing assert stops at the mov cr3 that would triple-fault: exit 1 with the line and the values', async () => {
     const r = await runScript([`break ${cr3Write}`, 'cont', 'assert verdict($rax) == "safe" "the new tables keep the stack"', 'step'].join('\n'), ['--emu', 'stack-unmapped']);
     expect(r.status).toBe(1);
-    expect(r.stdout).toBe(`breakpoint at ${cr3Write}\nstopped (breakpoint): RIP ${cr3Write}\n`);
+    expect(r.stdout).toBe(`breakpoint at ${cr3Write} <cr3_write>\nstopped (breakpoint): RIP ${cr3Write} <cr3_write>\n`);
     expect(r.stderr).toBe(
       [
         '<stdin>:3: assertion failed: verdict($rax) == "safe" (the new tables keep the stack)',
@@ -197,7 +197,7 @@ describe('Ctrl-C during pagewalk run', () => {
     process.emit('SIGINT', 'SIGINT');
     const r = await pending;
     expect(r.status).toBe(130);
-    expect(r.stdout).toMatch(/^stopped \(interrupted\): RIP 0xffffffff8[0-9a-f]{7}\n$/);
+    expect(r.stdout).toMatch(/^stopped \(interrupted\): RIP 0xffffffff8[0-9a-f]{7} <\w+(\+0x[0-9a-f]+)?>\n$/);
     expect(r.stderr).toBe(['<stdin>:2:1: interrupted (Ctrl-C): the lines from here on did not run', '   2 | echo after', '     | ^^^^', ''].join('\n'));
     expect(process.listenerCount('SIGINT')).toBe(0);
   });

@@ -187,12 +187,45 @@ describe('sources and targets', () => {
     expect(r.stdout.split('\n')[2]).toBe('0xffffffff80001234 <kmain>  4-level, CR3 0x100000, supervisor read');
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0xffffffff80000000');
     const missing = await runScript('walk start_kernel\n', ['--example', '--elf', elf]);
-    expect(missing.stderr.split('\n')[0]).toBe("<stdin>:1:6: no symbol 'start_kernel' in the --elf file");
+    expect(missing.stderr.split('\n')[0]).toBe("<stdin>:1:6: no symbol 'start_kernel' in the --elf file or the scenario's labels");
   });
 
   it('the register overrides of the command line apply to the script', async () => {
     const r = await runScript(`assert $cr3 == ${hex(m.kernelCr3)}\nassert !mapped($rsp)\n`, ['--example', '--cr3', hex(m.kernelCr3)]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('a scenario of the bundled emulator names its code', () => {
+  const CHECK_SWITCH = [
+    '# the README\'s check-switch.pw',
+    'break cr3_write',
+    'cont',
+    'set $new = $rax',
+    'assert mapped($rsp - 8) "the stack is mapped now"',
+    'assert verdict($new) == "safe" "loading $new is safe"',
+    'walk $rsp - 8 --cr3 $new --access write',
+  ].join('\n');
+
+  it('stops on the scenario label cr3_write without --elf, and passes on good', async () => {
+    const r = await runScript(CHECK_SWITCH, ['--emu', 'good']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/stopped \(breakpoint\): RIP 0xffffffff800000df <cr3_write>/);
+    expect(r.stdout).toContain('✓ a supervisor write is allowed');
+  });
+
+  it('fails the verdict assert on stack-unmapped, with exit 1 and line 6', async () => {
+    const r = await runScript(CHECK_SWITCH, ['--emu', 'stack-unmapped']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^<stdin>:6: assertion failed: verdict\(\$new\) == "safe"/);
+    expect(r.stderr).toContain('verdict($new) = "triple-fault"');
+  });
+
+  it('an unknown label is an error naming it, exit 2 with its line and column', async () => {
+    const r = await runScript('walk no_such_label', ['--emu', 'good']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe("<stdin>:1:6: no symbol 'no_such_label' in the --elf file or the scenario's labels");
   });
 });

@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { ApiError } from '../../api/errors.js';
+import { ownSymbols } from '../../target/emuTarget.js';
 import { PagewalkSession } from '../../api/session.js';
 import { isLoopback, parseListenAddress } from '../../serve/address.js';
 import { ServeError } from '../../serve/errors.js';
@@ -70,7 +71,7 @@ export function serveCommand(run: CliRun): Command {
     }
     const symbols = opts.elf ? await loadElfSymbols(opts.elf) : null;
     const target = await openTarget(opts);
-    const session = new PagewalkSession(target, overrides(opts), symbols);
+    const session = new PagewalkSession(target, overrides(opts), symbols ?? ownSymbols(target));
     let server: WsApiServer;
     try {
       const regs = await session.regs();

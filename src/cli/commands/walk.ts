@@ -21,7 +21,7 @@ export function walkCommand(run: CliRun): Command {
   return withTargetOptions(
     new Command('walk')
       .description('translate linear addresses: every level, effective rights, and whether the access faults')
-      .argument('<va...>', 'linear addresses (hex with 0x, decimal, or symbols with --elf)')
+      .argument('<va...>', 'linear addresses (hex with 0x, decimal, or symbols: --elf, or a scenario label on --emu)')
       .addOption(new Option('--access <kind>', 'the access to check').choices(['read', 'write', 'exec']).default('read'))
       .option('--user', 'check a user-mode (CPL 3) access instead of a supervisor one'),
   ).action((vas: string[], opts: WalkOptions) =>
