@@ -13,7 +13,7 @@
  *   0x110000  page-table frames, handed out in order: the main tables first (CR3 0x110000)
  */
 import { Assembler, distance, dword, mem, qword, ref, type Assembly } from '../asm/index.js';
-import { al, cr0, cr3, cr4, ds, dx, eax, ebx, ecx, es, fs, gs, rax, rsi, rsp, ss } from '../asm/registers.js';
+import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, fs, gs, rax, rsp, ss } from '../asm/registers.js';
 import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
@@ -21,6 +21,7 @@ import type { AccessKind } from '../paging/rights.js';
 import { walk } from '../paging/walk.js';
 import { codeDescriptor32, codeDescriptor64, dataDescriptor } from './descriptors.js';
 import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
+import { emitSerialMarker } from './serialMarker.js';
 import { PageTables } from './pageTables.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
 
@@ -254,30 +255,10 @@ function assembleHigherHalf(marker: string, bootCr3: bigint, slotCr3: bigint): A
     .jmp('cr3_loop')
     .label('cr3_loop_end');
 
-  // COM1: no interrupts, 115200 baud (divisor 1), 8N1, FIFOs on, DTR and RTS; then the marker.
+  // COM1 and the marker, then the loop.
   a.label('hh_entry');
-  const outb = (port: number, value: number) => a.mov(dx, port).mov(al, value).out(dx, al);
-  outb(K.serialPort + 1, 0x00);
-  outb(K.serialPort + 3, 0x80);
-  outb(K.serialPort + 0, 0x01);
-  outb(K.serialPort + 1, 0x00);
-  outb(K.serialPort + 3, 0x03);
-  outb(K.serialPort + 2, 0xc7);
-  outb(K.serialPort + 4, 0x03);
-  a.lea(rsi, mem('marker'))
-    .mov(ecx, distance('marker', 'marker_end'))
-    .label('next_char')
-    .mov(dx, K.serialPort + 5)
-    .label('wait_thre')
-    .in(al, dx)
-    .test(al, 0x20) // transmitter holding register empty
-    .jz('wait_thre')
-    .mov(dx, K.serialPort)
-    .lodsb()
-    .out(dx, al)
-    .dec(ecx)
-    .jnz('next_char')
-    .jmp('cr3_loop');
+  emitSerialMarker(a, 64, K.serialPort, 'marker', 'marker_end');
+  a.jmp('cr3_loop');
 
   a.align(PAGE, 0xcc)
     .label('boot_magic')

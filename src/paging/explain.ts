@@ -29,7 +29,7 @@ export function describeReserved(
   if (rule.entrySize === 8 && M < 52) take(bits(51, M), `address bits 51:${M} at or above MAXPHYADDR=${M}`);
   if (paePdpte) {
     take(1n << 63n, 'bit 63: XD is reserved in PAE PDPTEs');
-    take(bits(2, 1) | bits(8, 5), 'bits 2:1 and 8:5, reserved in PAE PDPTEs (no R/W, U/S, A, D, PS or G there)');
+    take(bits(2, 1) | bits(8, 6), 'bits 2:1 and 8:6, reserved in PAE PDPTEs (no R/W, U/S, D, PS or G there)');
   } else {
     take(1n << 63n, 'bit 63 (XD) while EFER.NXE=0');
   }

@@ -49,7 +49,9 @@ export type LintCode =
   /** A table reachable from itself (not a recognised recursive slot). */
   | 'table-loop'
   /** A recognised recursive (self-map) slot: info, never walked forever. */
-  | 'recursive-slot';
+  | 'recursive-slot'
+  /** Bit 5 (A) in a PAE PDPTE: QEMU's TCG sets it, a real CPU or KVM rejects it at mov cr3 (warning). */
+  | 'pae-pdpte-accessed';
 
 /** One problem (or noteworthy fact) in the tables. */
 export interface LintFinding {

@@ -18,6 +18,9 @@ import { FRAME_SIZE, entryFromWords } from './memory.js';
 import type { PagingContext } from './mode.js';
 import { R_NX, R_USER, R_WRITE, type EntryVisit, type TreeVisitor } from './tree.js';
 
+/** Bit 5 (A) of an entry: reserved in a PAE PDPTE, yet set there by QEMU's TCG. */
+const PDPTE_ACCESSED = 0x20;
+
 /** What the lint learnt about a frame when it asked for it. */
 export type FrameState = 'outside' | 'unreadable' | 'empty' | 'data';
 
@@ -89,6 +92,7 @@ export class LintWalker implements TreeVisitor {
   /** See {@link TreeVisitor.entry}. */
   entry(e: EntryVisit): boolean {
     if (this.counting[e.depth]) this.entries++;
+    if (this.ctx.mode === 'PAE' && e.depth === 0 && (e.lo & PDPTE_ACCESSED) !== 0) this.accessedPdpte(e);
     if (e.rsvdLo !== 0 || e.rsvdHi !== 0) {
       this.reserved(e);
       return false;
@@ -124,6 +128,22 @@ export class LintWalker implements TreeVisitor {
     if (this.seen.has(key)) return false;
     this.seen.add(key);
     return true;
+  }
+
+  /** Bit 5 of a PAE PDPTE: set by QEMU's TCG as it walks, and by no real CPU, which would reject it. */
+  private accessedPdpte(e: EntryVisit): void {
+    const w = this.where(e);
+    if (!this.once('pae-pdpte-accessed', w.entryAddress)) return;
+    this.findings.push(
+      findingAt(
+        this.ctx,
+        w,
+        'pae-pdpte-accessed',
+        'warning',
+        `${entryName(w)} has bit 5 (A) set: QEMU's TCG sets it in every PAE PDPT entry it walks, but the SDM reserves it, and a real CPU (or QEMU under KVM) raises #GP(0) at the mov to CR3 if the kernel wrote it`,
+        { hint: 'under QEMU TCG this is QEMU\'s doing and harmless; if your kernel sets it (a long-mode entry template with A), give PDPT entries only P, PWT, PCD and the address' },
+      ),
+    );
   }
 
   private reserved(e: EntryVisit): void {

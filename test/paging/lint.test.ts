@@ -209,7 +209,7 @@ describe('lint: reserved-bits', () => {
     const r = run();
     expect(codes(r)).toEqual(['reserved-bits']);
     expect(r.findings[0]).toMatchObject({ level: 'PDPT', va: 0x40000000n, vaEnd: 0x7fffffffn, severity: 'error' });
-    expect(r.findings[0]!.message).toContain('bits 2:1 and 8:5, reserved in PAE PDPTEs');
+    expect(r.findings[0]!.message).toContain('bits 2:1 and 8:6, reserved in PAE PDPTEs');
     expect(r.findings[0]!.message).toContain('#GP(0)');
     expect(r.findings[0]!.hint).toContain('only P, PWT, PCD and the address');
   });
@@ -221,6 +221,33 @@ describe('lint: reserved-bits', () => {
     const r = run();
     expect(of(r, 'reserved-bits')).toMatchObject([{ level: 'PD', va: 0x200000n, vaEnd: 0x3fffffn }]);
     expect(of(r, 'reserved-bits')[0]!.message).toContain('bits 62:52, reserved in PAE paging (0x10000000000000)');
+  });
+});
+
+describe('lint: pae-pdpte-accessed', () => {
+  it('warns about bit 5 in a PAE PDPTE (set by QEMU\'s TCG, rejected by real CPUs), and walks on below it', () => {
+    const { pt, run } = setup('PAE');
+    pt.map(0x1000n, 0x1000, 4096, { nx: true });
+    pt.map(0x40000000n, 0x2000, 4096, { nx: true });
+    expect(codes(run())).toEqual([]);
+    pt.setEntry(0x40000000n, 'PDPT', pt.getEntry(0x40000000n, 'PDPT') | 0x20n);
+    pt.setEntry(0x40000000n, 'PT', pt.getEntry(0x40000000n, 'PT') | (1n << 52n)); // below it: still linted
+    const r = run();
+    expect(codes(r).sort()).toEqual(['pae-pdpte-accessed', 'reserved-bits']);
+    expect(of(r, 'pae-pdpte-accessed')).toMatchObject([{ level: 'PDPT', severity: 'warning', va: 0x40000000n, vaEnd: 0x7fffffffn }]);
+    expect(of(r, 'pae-pdpte-accessed')[0]!.message).toContain("QEMU's TCG sets it");
+    expect(of(r, 'pae-pdpte-accessed')[0]!.message).toContain('#GP(0)');
+  });
+
+  it('says nothing of bit 5 outside PAE PDPTEs (A in a PD entry, A in a 4-level PDPTE)', () => {
+    const pae = setup('PAE');
+    pae.pt.map(0x1000n, 0x1000, 4096, { nx: true, accessed: true });
+    pae.pt.setEntry(0n, 'PD', pae.pt.getEntry(0n, 'PD') | 0x20n);
+    expect(codes(pae.run())).toEqual([]);
+    const long = setup('4-level');
+    long.pt.map(0x1000n, 0x1000, 4096, { nx: true });
+    long.pt.setEntry(0n, 'PDPT', long.pt.getEntry(0n, 'PDPT') | 0x20n);
+    expect(codes(long.run())).toEqual([]);
   });
 });
 

@@ -199,9 +199,9 @@ describe('levelRules', () => {
     expect([pdpt.ps, pdpt.rsvdLo, pdpt.rsvdHi]).toEqual(['reserved', 0x80, 0]);
   });
 
-  it('builds the PAE masks: PDPTE bits 2:1, 8:5, 63:M; bits 62:M elsewhere; no rights, XD or keys in PDPTEs', () => {
+  it('builds the PAE masks: PDPTE bits 2:1, 8:6, 63:M; bits 62:M elsewhere; no rights, XD or keys in PDPTEs', () => {
     const [pdpt, pd, pt] = levelRules('PAE', { ...opts, maxPhyAddr: 36 });
-    expect([pdpt!.rsvdLo, pdpt!.rsvdHi, pdpt!.rights, pdpt!.nx]).toEqual([0x1e6, 0xffff_fff0, false, false]);
+    expect([pdpt!.rsvdLo, pdpt!.rsvdHi, pdpt!.rights, pdpt!.nx]).toEqual([0x1c6, 0xffff_fff0, false, false]);
     expect([pd!.rsvdLo, pd!.rsvdHi, pd!.hugeRsvdLo, pd!.hugeRsvdHi]).toEqual([0, 0x7fff_fff0, 0x001f_e000, 0x7fff_fff0]);
     expect([pt!.rsvdHi, pt!.nx, pt!.pk]).toEqual([0x7fff_fff0, true, false]);
   });

@@ -11,10 +11,16 @@ import { parseGva2gpa, parseXp } from '../../src/qmp/hmp.js';
 import { RspTarget } from '../../src/target/rspTarget.js';
 import { humanMonitor, startQemu, waitForFileText, type QemuProcess } from '../helpers/qemu.js';
 
+/** What a kernel must say of itself to be booted and stopped here (the test kernel, the legacy-mode one). */
+export interface BootableKernel {
+  elf: Uint8Array;
+  manifest: { marker: string; cr3Write: bigint };
+}
+
 /** A booted test kernel and where pagewalk reaches it. */
-export interface LiveGuest {
+export interface LiveGuest<K extends BootableKernel = TestKernel> {
   q: QemuProcess;
-  k: TestKernel;
+  k: K;
   /** `unix:DIR/gdb.sock`. */
   gdb: string;
   /** pagewalk's own QMP socket (QEMU serves one client per socket; the helper holds the other). */
@@ -31,7 +37,7 @@ export interface BootOptions {
 }
 
 /** Boots `k` (-cpu max: 1 GiB pages and LA57) and waits for its marker on COM1. */
-export async function bootLiveGuest(qemu: string, k: TestKernel, o: BootOptions = {}): Promise<LiveGuest> {
+export async function bootLiveGuest<K extends BootableKernel>(qemu: string, k: K, o: BootOptions = {}): Promise<LiveGuest<K>> {
   const ram = o.memPathGiB
     ? ['-m', `${o.memPathGiB}G`, '-object', `memory-backend-file,id=ram,size=${o.memPathGiB}G,mem-path={dir}/ram.img,share=on`, '-machine', 'memory-backend=ram']
     : ['-m', '128'];
@@ -55,7 +61,7 @@ export async function bootLiveGuest(qemu: string, k: TestKernel, o: BootOptions 
 }
 
 /** Pauses the guest, runs it to the breakpoint at its `mov cr3`, and leaves it stopped there (QEMU's `debug` state). */
-export async function stopAtCr3Write(g: LiveGuest): Promise<void> {
+export async function stopAtCr3Write(g: LiveGuest<BootableKernel>): Promise<void> {
   await g.q.qmp.execute('stop');
   const t = await RspTarget.open(g.gdb);
   try {

@@ -87,9 +87,9 @@ ffffffff80101043  b003                    mov al, 3
 ffffffff80101045  ee                      out dx, al
 ffffffff80101046  488d35d30f0000          lea rsi, [rel 0xffffffff80102020]
 ffffffff8010104d  b920000000              mov ecx, 0x20
-next_char:
+marker_next:
 ffffffff80101052  66bafd03                mov dx, 0x3fd
-wait_thre:
+marker_wait:
 ffffffff80101056  ec                      in al, dx
 ffffffff80101057  f6c020                  test al, 0x20
 ffffffff8010105a  74fa                    je 0xffffffff80101056

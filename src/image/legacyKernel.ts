@@ -1,0 +1,267 @@
+/**
+ * The test kernel for real QEMU in the two paging modes of 32-bit kernels: 32-bit paging (CR4.PSE,
+ * 4 MiB pages) and PAE (with EFER.NXE, so NX works). A multiboot ELF whose entry loads its own GDT,
+ * turns paging on with tables the caller designed, jumps to its higher half at 0xc0000000 (the
+ * classic 3 GiB split), writes a marker line to COM1 and reloads CR3 from a memory slot in a loop,
+ * counting the turns. Tests break at the `mov cr3` and compare pagewalk's view with QEMU's, as
+ * they do for long mode with `testKernel.ts`.
+ *
+ * Physical layout (below 16 MiB; the kernel's pages as in testKernel.ts):
+ *   0x100000  entry page, identity-mapped: entry code, GDT
+ *   0x101000  code page   at 0xc0101000: COM1 and the marker, then the CR3 loop
+ *   0x102000  data page   at 0xc0102000: boot info, CR3 slot, loop counter, marker text
+ *   0x103000  stack page  at 0xc0103000 (ESP starts at its top)
+ *   0x110000  page-table frames, handed out in order: the main tables first
+ */
+import { Assembler, distance, dword, mem, ref, type Assembly } from '../asm/index.js';
+import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, esp, fs, gs, ss } from '../asm/registers.js';
+import { hex } from '../paging/addr.js';
+import { pagingContext } from '../paging/mode.js';
+import { CR0, CR4, EFER } from '../paging/registers.js';
+import type { AccessKind } from '../paging/rights.js';
+import { walk } from '../paging/walk.js';
+import { codeDescriptor32, dataDescriptor } from './descriptors.js';
+import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
+import { PageTables } from './pageTables.js';
+import { emitSerialMarker } from './serialMarker.js';
+import { FrameAllocator, SparseMemory } from './sparseMemory.js';
+import { TEST_KERNEL, TestKernelError, type Placed, type TablesBuilder } from './testKernel.js';
+
+/** The paging modes of a 32-bit kernel. */
+export type LegacyMode = '32-bit' | 'PAE';
+
+/** Where the legacy kernel puts things: as the long-mode test kernel, with its higher half at 3 GiB. */
+export const LEGACY_KERNEL = {
+  entryPa: TEST_KERNEL.entryPa,
+  /** The kernel's higher-half pages are at this VA plus their physical address. */
+  higherHalf: 0xc0000000n,
+  codePa: TEST_KERNEL.codePa,
+  dataPa: TEST_KERNEL.dataPa,
+  stackPa: TEST_KERNEL.stackPa,
+  endPa: TEST_KERNEL.endPa,
+  tableFrames: TEST_KERNEL.tableFrames,
+  selectors: { code32: 0x08, data: 0x10 },
+  serialPort: TEST_KERNEL.serialPort,
+} as const;
+
+/** How `mapLegacyKernel` maps the kernel's own pages. */
+export interface LegacyKernelMapping {
+  /** The identity mapping of the entry page: a 4 KiB page (default), the large page around it (4 MiB, or 2 MiB in PAE), or none. */
+  identity?: 'page' | 'large' | 'none';
+  /** The higher-half pages: 4 KiB pages with their own rights (default: code read-only and global, data and stack NX in PAE), or one large RWX page at 0xc0000000 -> 0. */
+  higherHalf?: 'page' | 'large';
+}
+
+/** What the caller decides. */
+export interface LegacyKernelOptions {
+  mode: LegacyMode;
+  /** Builds the tables the entry loads; they must map the kernel (checked). Default: `mapLegacyKernel(pt)`. */
+  tables?: TablesBuilder;
+  /** Other address spaces, by name (not checked). */
+  spaces?: Readonly<Record<string, TablesBuilder>>;
+  /** The space whose CR3 the loop's slot holds at boot; default the main tables. */
+  slot?: string;
+  /** The line written to COM1 (a newline is added). */
+  marker?: string;
+}
+
+/** Every address a test needs. */
+export interface LegacyKernelManifest {
+  mode: LegacyMode;
+  /** The multiboot entry point (ELF `e_entry`). */
+  entry: number;
+  /** The first higher-half instruction: COM1 and the marker, then the loop. */
+  higherHalfEntry: bigint;
+  /** The loop: `mov eax, [slot]` at `loop`, `mov cr3, eax` at `cr3Write`, then `inc dword [count]`. */
+  loop: bigint;
+  cr3Write: bigint;
+  afterCr3Write: bigint;
+  loopEnd: bigint;
+  cr3Slot: Placed;
+  loopCount: Placed;
+  /** ESP in the higher half. */
+  stackTop: bigint;
+  gdt: { base: number; limit: number };
+  cr3: bigint;
+  spaces: Record<string, bigint>;
+  slotCr3: bigint;
+  /** CR0, CR4 and EFER as the CPU holds them in the loop. */
+  cr0: bigint;
+  cr4: bigint;
+  efer: bigint;
+  marker: string;
+  tableFrames: { start: number; end: number };
+}
+
+/** The built kernel. */
+export interface LegacyKernel {
+  /** The multiboot ELF32 file for `qemu-system-x86_64 -kernel` (or `qemu-system-i386`). */
+  elf: Uint8Array;
+  /** Guest physical memory as loaded. */
+  mem: SparseMemory;
+  manifest: LegacyKernelManifest;
+  listing: string;
+}
+
+const K = LEGACY_KERNEL;
+const PAGE = 0x1000;
+const IA32_EFER = 0xc0000080;
+const HH = (pa: number) => K.higherHalf + BigInt(pa);
+
+/** The large page size of `mode`: 4 MiB in 32-bit paging, 2 MiB in PAE. */
+export function largePageSize(mode: LegacyMode): number {
+  return mode === '32-bit' ? 0x400000 : 0x200000;
+}
+
+/** Maps the kernel's own pages into `pt` (see {@link LegacyKernelMapping}). NX applies in PAE only. */
+export function mapLegacyKernel(pt: PageTables, how: LegacyKernelMapping = {}): void {
+  const mode = pt.mode as LegacyMode;
+  const large = largePageSize(mode);
+  const nx = mode === 'PAE';
+  const identity = how.identity ?? 'page';
+  if (identity === 'page') pt.map(BigInt(K.entryPa), K.entryPa, PAGE);
+  else if (identity === 'large') pt.map(0n, 0, large);
+  if ((how.higherHalf ?? 'page') === 'page') {
+    pt.map(HH(K.codePa), K.codePa, PAGE, { write: false, global: true });
+    pt.map(HH(K.dataPa), K.dataPa, PAGE, { nx, global: true });
+    pt.map(HH(K.stackPa), K.stackPa, PAGE, { nx, global: true });
+  } else {
+    pt.map(K.higherHalf, 0, large, { global: true });
+  }
+}
+
+/** Builds the legacy-mode test kernel. Deterministic: the same options give the same bytes. */
+export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
+  const mode = options.mode;
+  const mem = new SparseMemory(16 << 20);
+  const alloc = new FrameAllocator(K.tableFrames.start, K.tableFrames.end);
+  const main = new PageTables(mem, mode, alloc);
+  (options.tables ?? ((pt) => mapLegacyKernel(pt)))(main);
+  const spaces: Record<string, bigint> = {};
+  for (const [name, build] of Object.entries(options.spaces ?? {})) {
+    const pt = new PageTables(mem, mode, alloc);
+    build(pt);
+    spaces[name] = pt.cr3;
+  }
+  let slotCr3 = main.cr3;
+  if (options.slot !== undefined) {
+    const s = spaces[options.slot];
+    if (s === undefined) throw new TestKernelError('E_LAYOUT', `slot: there is no space named "${options.slot}"`);
+    slotCr3 = s;
+  }
+
+  const cr0Value = CR0.PG | CR0.WP | CR0.PE | 0x10n; // ET is hard-wired to 1
+  const cr4Value = (mode === 'PAE' ? CR4.PAE : CR4.PSE) | CR4.PGE;
+  const eferValue = mode === 'PAE' ? EFER.NXE : 0n;
+  const marker = options.marker ?? `pagewalk test kernel: ${mode} paging`;
+
+  const high = assembleHigherHalf(marker, slotCr3);
+  const low = assembleEntry(high, main.cr3, cr4Value, eferValue);
+  mem.write(K.entryPa, low.bytes);
+  mem.write(K.codePa, high.bytes);
+
+  const manifest: LegacyKernelManifest = {
+    mode,
+    entry: K.entryPa,
+    higherHalfEntry: high.address('hh_entry'),
+    loop: high.address('cr3_loop'),
+    cr3Write: high.address('cr3_write'),
+    afterCr3Write: high.address('after_cr3_write'),
+    loopEnd: high.address('cr3_loop_end'),
+    cr3Slot: placed(high.address('cr3_slot')),
+    loopCount: placed(high.address('loop_count')),
+    stackTop: high.address('stack_top'),
+    gdt: { base: Number(low.address('gdt')), limit: low.offset('gdt_end') - low.offset('gdt') - 1 },
+    cr3: main.cr3,
+    spaces,
+    slotCr3,
+    cr0: cr0Value,
+    cr4: cr4Value,
+    efer: eferValue,
+    marker,
+    tableFrames: { start: K.tableFrames.start, end: alloc.used },
+  };
+  checkRunnable(mem, manifest);
+  const elf = buildMultibootElf({ entry: K.entryPa, segments: segmentsFromMemory(mem) });
+  return { elf, mem, manifest, listing: `${low.listing()}\n${high.listing()}` };
+}
+
+function placed(va: bigint): Placed {
+  return { va, pa: Number(va - K.higherHalf) };
+}
+
+/** The higher-half code, data and stack pages, assembled at 0xc0101000. */
+function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
+  const a = new Assembler(32);
+  a.label('cr3_loop')
+    .mov(eax, dword('cr3_slot'))
+    .label('cr3_write')
+    .mov(cr3, eax)
+    .label('after_cr3_write')
+    .inc(dword('loop_count'))
+    .pause()
+    .jmp('cr3_loop')
+    .label('cr3_loop_end');
+
+  a.label('hh_entry');
+  emitSerialMarker(a, 32, K.serialPort, 'marker', 'marker_end');
+  a.jmp('cr3_loop');
+
+  a.align(PAGE, 0xcc)
+    .label('cr3_slot')
+    .dd(slotCr3)
+    .label('loop_count')
+    .dd(0)
+    .label('marker')
+    .db(`${marker}\n`)
+    .label('marker_end')
+    .align(PAGE)
+    .label('stack')
+    .zero(PAGE)
+    .label('stack_top');
+  return a.assemble(HH(K.codePa));
+}
+
+/** The entry page: its own GDT, paging on, the jump to the higher half. */
+function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, eferValue: bigint): Assembly {
+  const a = new Assembler(32);
+  a.label('entry').cli().cld().lgdt(mem('gdtr')).jmpFar(K.selectors.code32, 'flat');
+  a.label('flat').mov(eax, K.selectors.data).mov(ds, eax).mov(es, eax).mov(ss, eax).mov(fs, eax).mov(gs, eax);
+  a.mov(eax, cr4).or(eax, cr4Value).mov(cr4, eax);
+  if (eferValue !== 0n) a.mov(ecx, IA32_EFER).rdmsr().or(eax, eferValue).wrmsr();
+  a.mov(eax, mainCr3)
+    .mov(cr3, eax)
+    .mov(eax, cr0)
+    .or(eax, CR0.PG | CR0.WP)
+    .mov(cr0, eax)
+    .mov(esp, high.address('stack_top'))
+    .mov(ebx, high.address('hh_entry'))
+    .jmp(ebx);
+
+  // Descriptors with the accessed bit preset: loading them never writes the GDT.
+  a.align(8)
+    .label('gdt')
+    .dq(0n, codeDescriptor32(), dataDescriptor())
+    .label('gdt_end')
+    .label('gdtr')
+    .dw(distance('gdt', 'gdt_end', -1))
+    .dd(ref('gdt'));
+  return a.assemble(K.entryPa);
+}
+
+/** Walks what the kernel touches through the main tables, as the CPU will in the loop. */
+function checkRunnable(mem: SparseMemory, m: LegacyKernelManifest): void {
+  const ctx = pagingContext({ cr0: m.cr0, cr3: m.cr3, cr4: m.cr4, efer: m.efer }, { gbPages: false });
+  const needs: [string, bigint, AccessKind][] = [
+    ['the entry page (the jump after paging is on)', BigInt(m.entry), 'exec'],
+    ['the GDT', BigInt(m.gdt.base), 'read'],
+    ['the higher-half code', m.higherHalfEntry, 'exec'],
+    ['the CR3 slot', m.cr3Slot.va, 'read'],
+    ['the loop counter', m.loopCount.va, 'write'],
+    ['the stack', m.stackTop - 4n, 'write'],
+  ];
+  for (const [what, va, kind] of needs) {
+    const r = walk(mem, ctx, va, { kind, user: false });
+    if (r.fault) throw new TestKernelError('E_UNMAPPED', `the main tables do not let the kernel use ${what} at ${hex(va)} (${kind}): ${r.fault.explanation}`);
+  }
+}
