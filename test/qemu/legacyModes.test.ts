@@ -6,6 +6,8 @@
  * every probe address, `map` is what `info mem` and `info tlb` show (with the NX they do not), and
  * the lint of tables QEMU has walked finds no error. Also pinned here: QEMU's TCG sets bit 5 (A) in
  * PAE PDPTEs as it walks, which the SDM reserves (pagewalk warns rather than failing every walk).
+ * Then watch-cr3 on both: it predicts the triple fault of a switch to tables without the kernel's
+ * code while QEMU stands on the `mov cr3`; QEMU, let go, triple-faults, and post-mortem explains it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLegacyKernel, largePageSize, mapLegacyKernel, type LegacyKernel, type LegacyMode } from '../../src/image/legacyKernel.js';
@@ -16,6 +18,7 @@ import { pagingContext } from '../../src/paging/mode.js';
 import { parseInfoMem, parseInfoRegisters, parseInfoTlb } from '../../src/qmp/hmp.js';
 import { cli } from '../helpers/cli.js';
 import { describeQemu, humanMonitor } from '../helpers/qemu.js';
+import { RspTarget } from '../../src/target/rspTarget.js';
 import { bootLiveGuest, gva2gpa, stopAtCr3Write, xpBytes, type LiveGuest } from './liveGuest.js';
 
 /** A page above 4 GiB through PSE-36 (32-bit paging; QEMU's -cpu max has 40 physical address bits). */
@@ -168,6 +171,62 @@ for (const mode of ['32-bit', 'PAE'] as const) {
     });
   });
 }
+
+for (const mode of ['32-bit', 'PAE'] as const) {
+  describeQemu(`watch-cr3 on a ${mode} kernel whose next tables lack its code: predicted, then confirmed by QEMU`, (qemu) => {
+    it('reports the switch at hand, then stops before the one that triple-faults; QEMU does, and the post-mortem explains it', async () => {
+      const k = buildLegacyKernel({
+        mode,
+        spaces: {
+          'no-code': (pt) => {
+            mapLegacyKernel(pt);
+            pt.setEntry(k0.manifest.cr3Write, 'PT', 0n); // the code page is gone
+          },
+        },
+      });
+      const g = await bootLiveGuest(qemu, k, { extra: ['-action', 'reboot=shutdown,shutdown=pause', '-d', 'int,cpu_reset', '-D', '{dir}/qemu.log'] });
+      try {
+        await stopAtCr3Write(g);
+        // EAX already holds the main tables for the mov cr3 at hand; the next turn loads the slot.
+        const t = await RspTarget.open(g.gdb);
+        const slot = new Uint8Array(4);
+        new DataView(slot.buffer).setUint32(0, Number(k.manifest.spaces['no-code']!), true);
+        await t.writePhysical(BigInt(k.manifest.cr3Slot.pa), slot);
+        await t.close();
+
+        // --count: the first switch is already 'at-risk', which --stop-on danger would stop at.
+        const w = await cli(['watch-cr3', '--gdb', g.gdb, '--count', '2', '--json']);
+        expect(w.status, w.stderr).toBe(1);
+        const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; verdict?: string; new?: string; problems?: { what: string; fault?: { level: string } }[]; end?: string });
+        const writes = events.filter((e) => e.event === 'cr3-write');
+        expect(writes.map((e) => [e.new, e.verdict])).toEqual([
+          [hex(k.manifest.cr3), 'at-risk'], // the IDT is the BIOS's at 0, which no table maps: any exception would be fatal
+          [hex(k.manifest.spaces['no-code']!), 'triple-fault'],
+        ]);
+        expect(writes[1]!.problems![0]).toMatchObject({ what: 'next-instruction', fault: { level: 'PT' } });
+        expect(events.at(-1)).toMatchObject({ event: 'stopped', end: 'count' });
+        const before = parseInfoRegisters(await humanMonitor(g.q.qmp, 'info registers'));
+        expect([before.rip, before.cr3]).toEqual([k.manifest.cr3Write, k.manifest.cr3]);
+
+        // Let it go: QEMU triple-faults as predicted and, with shutdown=pause, keeps the state.
+        const t2 = await RspTarget.open(g.gdb);
+        expect(await t2.control.cont()).toEqual({ cause: 'shutdown', signal: 3 });
+        await t2.close();
+        const pm = await cli(['post-mortem', '--gdb', g.gdb, '--log', g.q.file('qemu.log'), '--json']);
+        expect(pm.status, pm.stderr).toBe(1);
+        const j = JSON.parse(pm.stdout) as { state: string; explained: boolean; summary: string; log: { chain: string } | null };
+        expect(j).toMatchObject({ state: 'shutdown', explained: true });
+        expect(j.summary).toContain(hex(k.manifest.afterCr3Write));
+        expect(j.log?.chain).toContain('triple fault');
+      } finally {
+        await g.q.stop();
+      }
+    }, 30_000);
+  });
+}
+
+/** A kernel built only for its addresses (they do not depend on the tables). */
+const k0 = buildLegacyKernel({ mode: 'PAE' });
 
 describe('the legacy-mode test kernel', () => {
   it('refuses tables that do not map what it runs, and a slot naming no space', () => {
