@@ -5,6 +5,7 @@
  * parts). `notes` says which source each part came from when it is not the obvious one.
  */
 import type { CpuState, Segment } from '../paging/cpu.js';
+import { EFER } from '../paging/registers.js';
 import type { HmpSegment, InfoRegisters } from '../qmp/hmp.js';
 import { TargetError } from './target.js';
 
@@ -16,7 +17,7 @@ const SEGMENTS = ['cs', 'ss', 'ds', 'es', 'fs', 'gs'] as const;
 export const LIVE_NOTES = {
   fromMonitor: (label: string): string => `GDTR, IDTR, TR and segment bases: from \`info registers\` through ${label} (the gdbstub lacks them)`,
   noMonitor: 'GDTR, IDTR, TR and segment bases are unknown: the gdbstub lacks them and has no QEMU monitor to ask (add --qmp)',
-  truncated: '`info registers` shows only the low 32 bits of RIP, RSP and the general registers outside 64-bit code',
+  truncated: '`info registers` shows only the low 32 bits of RIP, RSP and the general registers in compatibility mode (long mode, 32-bit code)',
   otherCpu: (label: string): string =>
     `GDTR, IDTR, TR and segment bases are unknown: \`info registers\` through ${label} shows another CPU than the gdbstub (its RIP or CR3 differ)`,
 } as const;
@@ -25,7 +26,10 @@ function seg(s: HmpSegment): Segment {
   return { selector: s.selector, base: s.base, limit: s.limit, flags: s.flags };
 }
 
-/** The CPU state `info registers` describes (QMP targets). 32-bit layouts are widened to the 64-bit names with a note. */
+/**
+ * The CPU state `info registers` describes (QMP targets). 32-bit layouts are widened to the 64-bit
+ * names, with a note when the CPU is in long mode (compatibility mode: the upper halves exist, unseen).
+ */
 export function cpuFromInfoRegisters(info: InfoRegisters): CpuState {
   const notes: string[] = [];
   const gpr: Record<string, bigint> = {};
@@ -35,7 +39,7 @@ export function cpuFromInfoRegisters(info: InfoRegisters): CpuState {
     GPRS_32.forEach((n, i) => {
       if (info.gprs[n] !== undefined) gpr[GPRS_64[i]!] = info.gprs[n]!;
     });
-    notes.push(LIVE_NOTES.truncated);
+    if ((info.efer & EFER.LMA) !== 0n) notes.push(LIVE_NOTES.truncated);
   }
   const cpu: CpuState = {
     cr0: info.cr0,

@@ -1,6 +1,7 @@
 /**
- * 32-bit kernels on real QEMU (TCG): the legacy-mode test kernel runs with 32-bit paging (CR4.PSE,
- * 4 MiB pages, a PSE-36 page above 4 GiB) and with PAE (EFER.NXE, 2 MiB pages, NX in a PD entry
+ * 32-bit kernels on real QEMU (TCG), qemu-system-x86_64 and qemu-system-i386 (whose gdbstub has
+ * 32-bit registers): the legacy-mode test kernel runs with 32-bit paging (CR4.PSE, 4 MiB pages, a
+ * PSE-36 page above 4 GiB) and with PAE (EFER.NXE, 2 MiB pages, NX in a PD entry
  * above an executable leaf), stopped at its `mov cr3`. Through the CLI, over --gdb and --qmp:
  * `regs` reads the mode and registers `info registers` shows, `walk` gives what `gva2gpa` gives for
  * every probe address, `map` is what `info mem` and `info tlb` show (with the NX they do not), and
@@ -71,8 +72,21 @@ async function json<T>(argv: string[], status = 0): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-for (const mode of ['32-bit', 'PAE'] as const) {
-  describeQemu(`a ${mode} paging kernel on real QEMU, stopped at mov cr3`, (qemu) => {
+/** The QEMU binary beside `qemu` (qemu-system-x86_64) for `arch`: 32-bit kernels are often run on qemu-system-i386. */
+function binaryFor(qemu: string, arch: 'x86_64' | 'i386'): string {
+  return arch === 'x86_64' ? qemu : qemu.replace(/x86_64$/, 'i386');
+}
+
+const RUNS = [
+  ['32-bit', 'x86_64'],
+  ['PAE', 'x86_64'],
+  ['32-bit', 'i386'], // its gdbstub speaks the i386 target.xml: 32-bit registers, no CR8 or EFER
+  ['PAE', 'i386'],
+] as const;
+
+for (const [mode, arch] of RUNS) {
+  describeQemu(`a ${mode} paging kernel on real qemu-system-${arch}, stopped at mov cr3`, (x86_64) => {
+    const qemu = binaryFor(x86_64, arch);
     const k = buildLegacyKernel({ mode, tables: legacyTables(mode) });
     const vas = probes(k);
     let g: LiveGuest<LegacyKernel>;

@@ -141,7 +141,7 @@ describe('cpuFromInfoRegisters', () => {
     ]);
   });
 
-  it('widens the 32-bit layout to the 64-bit names, with a note that only the low halves are known', () => {
+  it('widens the 32-bit layout to the 64-bit names, with a note that only the low halves are known in compatibility mode', () => {
     const text = [
       'EAX=2badb002 EBX=00009500 ECX=00000000 EDX=00000000',
       'ESI=00000000 EDI=00000000 EBP=00000000 ESP=00007000',
@@ -164,6 +164,8 @@ describe('cpuFromInfoRegisters', () => {
     ].join('\n');
     const cpu = cpuFromInfoRegisters(parseInfoRegisters(text));
     expect(hexed([cpu.gpr.rax, cpu.gpr.rbx, cpu.rsp, cpu.rip, cpu.cs?.selector])).toEqual(['0x2badb002', '0x9500', '0x7000', '0x100000', 8]);
-    expect(cpu.notes).toEqual([LIVE_NOTES.truncated]);
+    expect(cpu.notes).toEqual([]); // EFER.LMA=0: the registers are 32 bits wide, nothing is missing
+    const compat = cpuFromInfoRegisters(parseInfoRegisters(text.replace('EFER=0000000000000000', 'EFER=0000000000000500')));
+    expect(compat.notes).toEqual([LIVE_NOTES.truncated]); // long mode, 32-bit code: the upper halves are unseen
   });
 });
