@@ -45,7 +45,9 @@ export type HintKind =
   /** The page reads as zeros through these tables and as data through the old ones. */
   | 'moved-mapping'
   /** The page reads as zeros. */
-  | 'zeros';
+  | 'zeros'
+  /** IDTR still holds the BIOS's real-mode vector table, or an empty IDT: no IDT of the kernel's own. */
+  | 'no-idt';
 
 /** How sure a hint is. */
 export type Confidence = 'high' | 'medium' | 'low';
@@ -120,6 +122,23 @@ export function* diagnoseTask(input: DiagnoseInput): PagingTask<Hint[]> {
     if (zeros) hints.push(zeros);
   }
   return hints.sort((a, b) => ORDER[a.confidence] - ORDER[b.confidence]);
+}
+
+/**
+ * A hint about IDTR itself, for problems in exception delivery: the real-mode vector table the BIOS
+ * leaves (base 0, limit 0x3ff: what a multiboot loader hands over) or an empty IDT (limit 0) means
+ * the kernel has not loaded an IDT of its own yet, so its first exception cannot be delivered.
+ */
+export function idtHint(idtr: { base: bigint; limit: number }): Hint | null {
+  const where = `IDTR (base ${hex(idtr.base)}, limit ${hex(idtr.limit)})`;
+  const next = 'every exception from here on escalates to a triple fault. Load an IDT with lidt before anything can fault (or before this switch)';
+  if (idtr.base === 0n && idtr.limit === 0x3ff) {
+    return { kind: 'no-idt', confidence: 'high', level: null, entryAddress: null, text: `${where} still holds the real-mode interrupt vector table the BIOS set up: the kernel has not loaded an IDT of its own, and ${next}.` };
+  }
+  if (idtr.limit === 0) {
+    return { kind: 'no-idt', confidence: 'high', level: null, entryAddress: null, text: `${where} describes an empty IDT: ${next}.` };
+  }
+  return null;
 }
 
 /** The hints for a walk through synchronous memory. */

@@ -11,7 +11,7 @@
  * single-steps, with a bound, and says so. A triple fault on the way is explained from the state
  * QEMU keeps. However it ends, the breakpoints are removed and the guest is left stopped.
  */
-import { diagnoseAsync, hintKey, type AccessRole, type Hint } from '../faults/diagnose.js';
+import { diagnoseAsync, hintKey, idtHint, type AccessRole, type Hint } from '../faults/diagnose.js';
 import { hex } from '../paging/addr.js';
 import { cpl, type CpuState } from '../paging/cpu.js';
 import { diffRangesAsync } from '../paging/diff.js';
@@ -89,6 +89,9 @@ export async function preflightHints(
     if (!p.walk) continue;
     add(p.what, p.va, await diagnoseAsync(target, { ctx: withCr3(ctx, p.walk.cr3), walk: p.walk, role: roleOf(p.what), rsp: cpu.rsp, before, ram }));
   }
+  const delivery = pre.problems.find((p) => p.what === 'idt' || p.what.startsWith('gate'));
+  const noIdt = delivery && cpu.idtr ? idtHint(cpu.idtr) : null;
+  if (delivery && noIdt) add(delivery.what, delivery.va, [noIdt]);
   if (!pre.problems.some((p) => p.what === 'next-instruction')) {
     const w = await runAsync(walkTask(ctx, cpu.rip, { kind: 'exec', user: cpl(cpu) === 3 }), target);
     if (!w.fault) add('next-instruction', cpu.rip, await diagnoseAsync(target, { ctx, walk: w, role: 'fetch', before, ram }));

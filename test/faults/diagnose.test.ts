@@ -4,7 +4,7 @@
  * text); plus tables whose fault has no telling clue, which must give no hint.
  */
 import { describe, expect, it } from 'vitest';
-import { diagnose, type DiagnoseInput } from '../../src/faults/diagnose.js';
+import { diagnose, idtHint, type DiagnoseInput } from '../../src/faults/diagnose.js';
 import { PageTables } from '../../src/image/pageTables.js';
 import { FrameAllocator, SparseMemory } from '../../src/image/sparseMemory.js';
 import { pagingContext, type PagingContext } from '../../src/paging/mode.js';
@@ -268,5 +268,20 @@ describe('what the switch leaves behind', () => {
     const { w, hints } = run(mem, { ctx: ctxOf(pt.cr3), va: 0x7000_0000_0000n, access: { kind: 'read', user: false }, ram });
     expect(w.fault?.reason).toBe('not-present');
     expect(hints).toEqual([]);
+  });
+});
+
+describe('idtHint', () => {
+  it('names the BIOS vector table a multiboot loader hands over, and an empty IDT', () => {
+    expect(idtHint({ base: 0n, limit: 0x3ff })).toMatchObject({ kind: 'no-idt', confidence: 'high' });
+    expect(idtHint({ base: 0n, limit: 0x3ff })!.text).toContain('real-mode interrupt vector table the BIOS set up');
+    expect(idtHint({ base: 0x1000n, limit: 0 })!.text).toBe(
+      'IDTR (base 0x1000, limit 0x0) describes an empty IDT: every exception from here on escalates to a triple fault. Load an IDT with lidt before anything can fault (or before this switch).',
+    );
+  });
+
+  it('says nothing of an IDT the kernel loaded', () => {
+    expect(idtHint({ base: 0xffffffff80003000n, limit: 0xfff })).toBeNull();
+    expect(idtHint({ base: 0n, limit: 0x7ff })).toBeNull(); // an IDT of the kernel's own at 0, 256 legacy gates
   });
 });

@@ -211,13 +211,18 @@ for (const mode of ['32-bit', 'PAE'] as const) {
         // --count: the first switch is already 'at-risk', which --stop-on danger would stop at.
         const w = await cli(['watch-cr3', '--gdb', g.gdb, '--count', '2', '--json']);
         expect(w.status, w.stderr).toBe(1);
-        const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; verdict?: string; new?: string; problems?: { what: string; fault?: { level: string } }[]; end?: string });
+        const events = w.stdout.trim().split('\n').map(
+          (l) => JSON.parse(l) as { event: string; verdict?: string; new?: string; problems?: { what: string; fault?: { level: string } }[]; hints?: { hints: { kind: string }[] }[]; end?: string },
+        );
         const writes = events.filter((e) => e.event === 'cr3-write');
         expect(writes.map((e) => [e.new, e.verdict])).toEqual([
           [hex(k.manifest.cr3), 'at-risk'], // the IDT is the BIOS's at 0, which no table maps: any exception would be fatal
           [hex(k.manifest.spaces['no-code']!), 'triple-fault'],
         ]);
         expect(writes[1]!.problems![0]).toMatchObject({ what: 'next-instruction', fault: { level: 'PT' } });
+        // Why any exception is fatal here: the kernel never loaded an IDT (IDTR is the BIOS's vector table).
+        const hints = writes[0]!.hints!.flatMap((g) => g.hints);
+        expect(hints).toContainEqual(expect.objectContaining({ kind: 'no-idt', confidence: 'high' }));
         expect(events.at(-1)).toMatchObject({ event: 'stopped', end: 'count' });
         const before = parseInfoRegisters(await humanMonitor(g.q.qmp, 'info registers'));
         expect([before.rip, before.cr3]).toEqual([k.manifest.cr3Write, k.manifest.cr3]);
