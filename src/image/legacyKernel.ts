@@ -15,17 +15,16 @@
  */
 import { Assembler, distance, dword, mem, ref, type Assembly } from '../asm/index.js';
 import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, esp, fs, gs, ss } from '../asm/registers.js';
-import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
-import type { AccessKind } from '../paging/rights.js';
-import { walk } from '../paging/walk.js';
 import { codeDescriptor32, dataDescriptor } from './descriptors.js';
 import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
-import { PageTables } from './pageTables.js';
+import type { PageTables } from './pageTables.js';
 import { emitSerialMarker } from './serialMarker.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
-import { TEST_KERNEL, TestKernelError, type Placed, type TablesBuilder } from './testKernel.js';
+import { buildSpaces, checkRunnable } from './kernelSpaces.js';
+import { TEST_KERNEL, type Placed } from './testKernel.js';
+import type { TablesBuilder } from './testKernelError.js';
 
 /** The paging modes of a 32-bit kernel. */
 export type LegacyMode = '32-bit' | 'PAE';
@@ -135,20 +134,7 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
   const mode = options.mode;
   const mem = new SparseMemory(16 << 20);
   const alloc = new FrameAllocator(K.tableFrames.start, K.tableFrames.end);
-  const main = new PageTables(mem, mode, alloc);
-  (options.tables ?? ((pt) => mapLegacyKernel(pt)))(main);
-  const spaces: Record<string, bigint> = {};
-  for (const [name, build] of Object.entries(options.spaces ?? {})) {
-    const pt = new PageTables(mem, mode, alloc);
-    build(pt);
-    spaces[name] = pt.cr3;
-  }
-  let slotCr3 = main.cr3;
-  if (options.slot !== undefined) {
-    const s = spaces[options.slot];
-    if (s === undefined) throw new TestKernelError('E_LAYOUT', `slot: there is no space named "${options.slot}"`);
-    slotCr3 = s;
-  }
+  const { main, spaces, slotCr3 } = buildSpaces(mem, mode, alloc, options, (pt) => mapLegacyKernel(pt));
 
   const cr0Value = CR0.PG | CR0.WP | CR0.PE | 0x10n; // ET is hard-wired to 1
   const cr4Value = (mode === 'PAE' ? CR4.PAE : CR4.PSE) | CR4.PGE;
@@ -181,7 +167,7 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
     marker,
     tableFrames: { start: K.tableFrames.start, end: alloc.used },
   };
-  checkRunnable(mem, manifest);
+  checkKernelRuns(mem, manifest);
   const elf = buildMultibootElf({ entry: K.entryPa, segments: segmentsFromMemory(mem) });
   return { elf, mem, manifest, listing: `${low.listing()}\n${high.listing()}` };
 }
@@ -250,18 +236,13 @@ function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, eferVa
 }
 
 /** Walks what the kernel touches through the main tables, as the CPU will in the loop. */
-function checkRunnable(mem: SparseMemory, m: LegacyKernelManifest): void {
-  const ctx = pagingContext({ cr0: m.cr0, cr3: m.cr3, cr4: m.cr4, efer: m.efer }, { gbPages: false });
-  const needs: [string, bigint, AccessKind][] = [
+function checkKernelRuns(mem: SparseMemory, m: LegacyKernelManifest): void {
+  checkRunnable(mem, pagingContext({ cr0: m.cr0, cr3: m.cr3, cr4: m.cr4, efer: m.efer }, { gbPages: false }), [
     ['the entry page (the jump after paging is on)', BigInt(m.entry), 'exec'],
     ['the GDT', BigInt(m.gdt.base), 'read'],
     ['the higher-half code', m.higherHalfEntry, 'exec'],
     ['the CR3 slot', m.cr3Slot.va, 'read'],
     ['the loop counter', m.loopCount.va, 'write'],
     ['the stack', m.stackTop - 4n, 'write'],
-  ];
-  for (const [what, va, kind] of needs) {
-    const r = walk(mem, ctx, va, { kind, user: false });
-    if (r.fault) throw new TestKernelError('E_UNMAPPED', `the main tables do not let the kernel use ${what} at ${hex(va)} (${kind}): ${r.fault.explanation}`);
-  }
+  ]);
 }

@@ -17,13 +17,15 @@ import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, fs, gs, rax, rsp, ss } from '../a
 import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
-import type { AccessKind } from '../paging/rights.js';
-import { walk } from '../paging/walk.js';
 import { codeDescriptor32, codeDescriptor64, dataDescriptor } from './descriptors.js';
 import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
+import { buildSpaces, checkRunnable } from './kernelSpaces.js';
 import { emitSerialMarker } from './serialMarker.js';
-import { PageTables } from './pageTables.js';
+import type { PageTables } from './pageTables.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
+import { TestKernelError, type TablesBuilder } from './testKernelError.js';
+
+export { TestKernelError, type TablesBuilder, type TestKernelErrorCode } from './testKernelError.js';
 
 /** Where the test kernel puts things (physical addresses unless named `va`). */
 export const TEST_KERNEL = {
@@ -55,8 +57,6 @@ export interface KernelMapping {
   higherHalf?: 4096 | 0x200000 | 'none';
 }
 
-/** Builds an address space in the page tables it is given. */
-export type TablesBuilder = (pt: PageTables) => void;
 
 /** What the caller decides. */
 export interface TestKernelOptions {
@@ -132,23 +132,6 @@ export interface TestKernel {
   listing: string;
 }
 
-/** Stable codes of test kernel errors. */
-export type TestKernelErrorCode =
-  /** The main tables do not let the kernel run (a page missing or without the right it needs). */
-  | 'E_UNMAPPED'
-  /** Table frames outside 16 MiB or over the kernel, or an unknown slot space. */
-  | 'E_LAYOUT';
-
-/** An error building the test kernel; `code` is stable. */
-export class TestKernelError extends Error {
-  constructor(
-    readonly code: TestKernelErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'TestKernelError';
-  }
-}
 
 const K = TEST_KERNEL;
 const PAGE = 0x1000;
@@ -181,20 +164,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
   }
   const mem = new SparseMemory(16 << 20);
   const alloc = new FrameAllocator(frames.start, frames.end);
-  const main = new PageTables(mem, mode, alloc);
-  (options.tables ?? ((pt) => mapTestKernel(pt)))(main);
-  const spaces: Record<string, bigint> = {};
-  for (const [name, build] of Object.entries(options.spaces ?? {})) {
-    const pt = new PageTables(mem, mode, alloc);
-    build(pt);
-    spaces[name] = pt.cr3;
-  }
-  let slotCr3 = main.cr3;
-  if (options.slot !== undefined) {
-    const s = spaces[options.slot];
-    if (s === undefined) throw new TestKernelError('E_LAYOUT', `slot: there is no space named "${options.slot}"`);
-    slotCr3 = s;
-  }
+  const { main, spaces, slotCr3 } = buildSpaces(mem, mode, alloc, options, (pt) => mapTestKernel(pt));
 
   const cr0Value = CR0.PG | CR0.WP | CR0.PE | 0x10n; // ET is hard-wired to 1
   const cr4Value = CR4.PAE | CR4.PGE | (mode === '5-level' ? CR4.LA57 : 0n);
@@ -232,7 +202,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
     marker,
     tableFrames: { start: frames.start, end: alloc.used },
   };
-  checkRunnable(mem, manifest);
+  checkKernelRuns(mem, manifest);
   const elf = buildMultibootElf({ entry: K.entryPa, segments: segmentsFromMemory(mem) });
   return { elf, mem, manifest, listing: `${low.listing()}\n${high.listing()}` };
 }
@@ -333,9 +303,8 @@ function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint): Assem
 }
 
 /** Walks what the kernel touches through the main tables, as the CPU will in the loop. */
-function checkRunnable(mem: SparseMemory, m: TestKernelManifest): void {
-  const ctx = pagingContext({ cr0: m.cr0, cr3: m.cr3, cr4: m.cr4, efer: m.efer });
-  const needs: [string, bigint, AccessKind][] = [
+function checkKernelRuns(mem: SparseMemory, m: TestKernelManifest): void {
+  checkRunnable(mem, pagingContext({ cr0: m.cr0, cr3: m.cr3, cr4: m.cr4, efer: m.efer }), [
     ['the entry page (the far jump after paging is on)', BigInt(m.entry), 'exec'],
     ['the GDT', BigInt(m.gdt.base), 'read'],
     ['the 64-bit trampoline', m.longModeEntry, 'exec'],
@@ -344,12 +313,5 @@ function checkRunnable(mem: SparseMemory, m: TestKernelManifest): void {
     ['the CR3 slot', m.cr3Slot.va, 'read'],
     ['the loop counter', m.loopCount.va, 'write'],
     ['the stack', m.stackTop - 8n, 'write'],
-  ];
-  for (const [what, va, kind] of needs) {
-    const r = walk(mem, ctx, va, { kind, user: false });
-    if (r.fault) {
-      const why = r.fault.explanation;
-      throw new TestKernelError('E_UNMAPPED', `the main tables do not let the kernel use ${what} at ${hex(va)} (${kind}): ${why}`);
-    }
-  }
+  ]);
 }
