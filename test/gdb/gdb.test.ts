@@ -12,7 +12,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Machine } from '../../src/emu/index.js';
 import { findScenario } from '../../src/emu/scenarios/index.js';
 import { QmpClient } from '../../src/qmp/client.js';

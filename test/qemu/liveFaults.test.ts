@@ -5,7 +5,7 @@
  * there).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { PageTables } from '../../src/image/pageTables.js';
 import { buildTestKernel, mapTestKernel } from '../../src/image/testKernel.js';
 import { mapRanges, mapRangesAsync, type MapRange } from '../../src/paging/map.js';

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PageTables } from '../../src/image/pageTables.js';
 import { writeRawImage } from '../../src/image/rawImage.js';
 import { FrameAllocator, SparseMemory } from '../../src/image/sparseMemory.js';
