@@ -47,7 +47,7 @@ const sizeWords = (size: number): string =>
 export function reservedFinding(ctx: PagingContext, rule: LevelRule, w: Where, part: ReservedPart, leafShape: boolean): LintFinding {
   const name = entryName(w);
   const paePdpte = ctx.mode === 'PAE' && rule.name === 'PDPT';
-  const faults = paePdpte ? 'so loading CR3 raises #GP(0)' : 'so every access through it faults with RSVD=1';
+  const faults = paePdpte ? 'so loading CR3 raises #GP(0) on a real CPU or KVM (QEMU\'s TCG does not check them)' : 'so every access through it faults with RSVD=1';
   const M = ctx.maxPhyAddr;
   const at = (code: LintCode, message: string, hint?: string): LintFinding =>
     findingAt(ctx, w, code, 'error', message, hint === undefined ? {} : { hint });

@@ -192,7 +192,7 @@ export function* walkTask(ctx: PagingContext, va: bigint, access: Access = SUPER
         denials: [],
         explanation:
           `${rule.name}[${index}] at ${hex(entryAddress)} (${hex(raw)}) has reserved bits set: ${what}` +
-          (paePdpte ? '; PAE PDPTEs are loaded with CR3, so the mov to CR3 itself raises #GP(0)' : ''),
+          (paePdpte ? '; PAE PDPTEs are loaded with CR3, so the mov to CR3 itself raises #GP(0) (on a real CPU or KVM: QEMU\'s TCG does not check these bits and runs on)' : ''),
       };
       return { ...base, steps, translation: null, fault };
     }

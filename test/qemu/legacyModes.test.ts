@@ -10,6 +10,7 @@
  * Then watch-cr3 on both: it predicts the triple fault of a switch to tables without the kernel's
  * code while QEMU stands on the `mov cr3`; QEMU, let go, triple-faults, and post-mortem explains it.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLegacyKernel, largePageSize, mapLegacyKernel, type LegacyKernel, type LegacyMode } from '../../src/image/legacyKernel.js';
 import type { PageTables } from '../../src/image/pageTables.js';
@@ -243,6 +244,36 @@ for (const mode of ['32-bit', 'PAE'] as const) {
     }, 30_000);
   });
 }
+
+describeQemu('PAE PDPTEs with R/W and U/S (a long-mode entry template) on real QEMU', (qemu) => {
+  it("run under QEMU's TCG, which does not check them; pagewalk says the mov to CR3 raises #GP(0) on a real CPU", async () => {
+    const k = buildLegacyKernel({
+      mode: 'PAE',
+      slot: 'template',
+      spaces: {
+        template: (pt) => {
+          mapLegacyKernel(pt);
+          for (const va of [0n, 0xc0000000n]) pt.setEntry(va, 'PDPT', pt.getEntry(va, 'PDPT') | 0x6n);
+        },
+      },
+    });
+    const g = await bootLiveGuest(qemu, k, { extra: ['-d', 'int', '-D', '{dir}/qemu.log'] });
+    try {
+      await g.q.qmp.execute('stop');
+      const info = parseInfoRegisters(await humanMonitor(g.q.qmp, 'info registers'));
+      expect(info.cr3).toBe(k.manifest.spaces.template); // loaded, and running on it
+      expect(readFileSync(g.q.file('qemu.log'), 'utf8')).not.toMatch(/v=0d/);
+      const count = new DataView((await xpBytes(g.q, BigInt(k.manifest.loopCount.pa), 8)).buffer).getUint32(0, true);
+      expect(count).toBeGreaterThan(1);
+
+      const w = await json<{ fault: { reason: string; level: string; explanation: string } | null }>(['walk', '--gdb', g.gdb, hex(k.manifest.cr3Write)], 1);
+      expect(w.fault).toMatchObject({ reason: 'reserved-bit', level: 'PDPT' });
+      expect(w.fault!.explanation).toContain("raises #GP(0) (on a real CPU or KVM: QEMU's TCG does not check these bits and runs on)");
+    } finally {
+      await g.q.stop();
+    }
+  }, 30_000);
+});
 
 /** A kernel built only for its addresses (they do not depend on the tables). */
 const k0 = buildLegacyKernel({ mode: 'PAE' });
