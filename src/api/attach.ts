@@ -5,7 +5,6 @@
  */
 import { openTarget, type TargetOptions } from '../cli/session.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
-import { ownSymbols } from '../target/emuTarget.js';
 import type { Target } from '../target/target.js';
 import { toApiError } from './errors.js';
 import { targetOptions, type AttachOptions } from './options.js';
@@ -29,7 +28,7 @@ export async function attach(options: AttachOptions): Promise<PagewalkSession> {
   } catch (e) {
     throw toApiError(e);
   }
-  return attachTarget(target, options, symbols ?? ownSymbols(target));
+  return attachTarget(target, options, symbols ?? target.symbols ?? null);
 }
 
 /**

@@ -8,7 +8,7 @@ import { CR0, CR4, EFER } from '../paging/registers.js';
 import { buildExample } from '../image/example.js';
 import { openDump } from '../target/dump.js';
 import { openLiveTarget } from '../target/liveTarget.js';
-import { openScenarioTarget, ownSymbols } from '../target/emuTarget.js';
+import { openScenarioTarget } from '../target/emuTarget.js';
 import { ScenarioError } from '../emu/scenarios/index.js';
 import { MemoryTarget } from '../target/memoryTarget.js';
 import { loadElfSymbols, type SymbolTable } from '../target/elfSymbols.js';
@@ -157,7 +157,7 @@ export function applyOverrides(cpu: CpuState, o: TargetOptions, notes: string[])
 export async function openSession(o: TargetOptions): Promise<Session> {
   const symbols = o.elf ? await loadElfSymbols(o.elf) : null;
   const target = await openTarget(o);
-  return sessionFor(target, o, symbols ?? ownSymbols(target));
+  return sessionFor(target, o, symbols ?? target.symbols ?? null);
 }
 
 /**

@@ -153,7 +153,3 @@ export function scenarioSymbols(symbols: Readonly<Record<string, bigint>>): Symb
   );
 }
 
-/** The symbols a target brings of its own (a scenario's labels), or null. */
-export function ownSymbols(target: Target): SymbolTable | null {
-  return target instanceof EmuTarget ? target.symbols : null;
-}

@@ -1,8 +1,9 @@
 /**
  * The Target interface: where pagewalk gets registers and physical memory from. Backends: memory
- * dumps (raw and ELF cores), in-memory images, and later QEMU's gdbstub, QMP and the emulator.
+ * dumps (raw and ELF cores), in-memory images, QEMU's gdbstub and QMP, and the bundled emulator.
  * The paging code never sees a Target, only the `AsyncPhysMemory` it extends.
  */
+import type { SymbolTable } from './elfSymbols.js';
 import type { CpuState } from '../paging/cpu.js';
 import type { AsyncPhysMemory } from '../paging/memory.js';
 import type { CpuFeatures } from '../paging/mode.js';
@@ -46,6 +47,8 @@ export class TargetError extends Error {
 /** A source of registers and physical memory. */
 export interface Target extends AsyncPhysMemory {
   readonly info: TargetInfo;
+  /** Names for the guest's code that the target brings itself (a scenario's labels); --elf wins over them. */
+  readonly symbols?: SymbolTable | null;
   /** The CPU state as far as the target knows it (see `CpuState.notes` for what was inferred). */
   cpuState(): Promise<CpuState>;
   /** The CPU facts the target can tell; fields it cannot tell are absent. */

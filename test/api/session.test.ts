@@ -170,6 +170,13 @@ describe('attach() to the emulator', () => {
     expect((await apiError(s.deleteBreakpoint(CR3_WRITE))).code).toBe('E_BAD_INPUT');
   });
 
+  it("takes the scenario's labels as addresses: setBreakpoint('cr3_write'), walk('kmain+0x10')", async () => {
+    const s = await open({ emu: 'good' });
+    expect(await s.setBreakpoint('cr3_write')).toEqual({ va: '0xffffffff800000df' });
+    expect((await s.walk('kmain+0x10')).va).toBe('0xffffffff80000023');
+    expect((await apiError(s.walk('no_such_label'))).code).toBe('E_BAD_INPUT');
+  });
+
   it('refuses reads while the guest runs, and interrupt() ends the run', async () => {
     const s = await open({ emu: 'good' });
     const { stop } = await s.resume();

@@ -7,7 +7,6 @@
  */
 import { Command } from 'commander';
 import { ApiError } from '../../api/errors.js';
-import { ownSymbols } from '../../target/emuTarget.js';
 import { PagewalkSession } from '../../api/session.js';
 import { isLoopback, parseListenAddress } from '../../serve/address.js';
 import { ServeError } from '../../serve/errors.js';
@@ -71,7 +70,7 @@ export function serveCommand(run: CliRun): Command {
     }
     const symbols = opts.elf ? await loadElfSymbols(opts.elf) : null;
     const target = await openTarget(opts);
-    const session = new PagewalkSession(target, overrides(opts), symbols ?? ownSymbols(target));
+    const session = new PagewalkSession(target, overrides(opts), symbols ?? target.symbols ?? null);
     let server: WsApiServer;
     try {
       const regs = await session.regs();
