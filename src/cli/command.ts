@@ -32,7 +32,7 @@ export function withTargetOptions(cmd: Command): Command {
     .option('--cr0 <value>', 'override CR0')
     .option('--cr4 <value>', 'override CR4')
     .option('--efer <value>', 'override IA32_EFER')
-    .addOption(new Option('--mode <mode>', 'set CR0/CR4/EFER for a paging mode').choices(['32-bit', 'pae', '4-level', '5-level']))
+    .addOption(new Option('--mode <mode>', 'set CR0/CR4/EFER for a paging mode: 32-bit, pae, 4-level or 5-level (any case)'))
     .option('--maxphyaddr <bits>', 'the CPU\'s physical address width (default: from the target, else 52)')
     .option('--no-1g-pages', 'the CPU has no 1 GiB pages (PS in a PDPTE is then a reserved bit)')
     .option('--pkru <value>', 'the PKRU register, for protection-key checks')

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildExample, EXAMPLE } from '../../src/image/example.js';
+import { buildLegacyKernel } from '../../src/image/legacyKernel.js';
 import { writeRawImage } from '../../src/image/rawImage.js';
 import { cli } from '../helpers/cli.js';
 
@@ -198,6 +199,23 @@ describe('dumps', () => {
     expect(JSON.parse(r.stdout).pa).toBe('0x201234');
     expect(r.stderr).toContain('assuming 4-level long mode');
     expect(r.stderr).toContain('MAXPHYADDR is unknown: assuming 52');
+  });
+});
+
+describe('32-bit kernels', () => {
+  it('map prints 8-digit linear addresses in 32-bit and PAE paging', async () => {
+    for (const mode of ['32-bit', 'PAE'] as const) {
+      const k = buildLegacyKernel({ mode });
+      const raw = join(dir, `legacy-${mode}.raw`);
+      await writeRawImage(k.mem, raw);
+      const r = await cli(['map', '--dump', raw, '--mode', mode, '--cr3', hex(k.manifest.cr3), '--maxphyaddr', '36']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.split('\n').slice(1, 4)).toEqual([
+        'VA start    VA end        size  page  rights       PA',
+        '0x00100000  0x00100fff      4K    4K  rwx kern     0x000000100000',
+        '0xc0101000  0xc0101fff      4K    4K  r-x kern G   0x000000101000',
+      ]);
+    }
   });
 });
 

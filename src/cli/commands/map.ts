@@ -8,7 +8,7 @@ import { mapRangesAsync, type MapOptions, type MapSummary } from '../../paging/m
 import { cr3ReservedWarning, mapTitle, mapTotalLine, mapWarnings } from '../../report/map.js';
 import { inSession, withTargetOptions, type CliRun, type CommonOptions } from '../command.js';
 import { EXIT, UsageError } from '../errors.js';
-import { mapHeader, mapLine } from '../renderMap.js';
+import { mapHeader, mapLine, vaDigits } from '../renderMap.js';
 import type { Session } from '../session.js';
 
 interface MapCliOptions extends CommonOptions {
@@ -60,7 +60,7 @@ export function mapCommand(run: CliRun): Command {
       } else {
         const c = out.c;
         out.line(mapTitle(c, s.ctx));
-        out.line(mapHeader(c));
+        out.line(mapHeader(c, vaDigits(s.ctx.vaBits)));
         let bytes = 0n;
         for (;;) {
           const r = await it.next();
@@ -69,7 +69,7 @@ export function mapCommand(run: CliRun): Command {
             break;
           }
           bytes += r.value.size;
-          out.line(mapLine(r.value, c));
+          out.line(mapLine(r.value, c, vaDigits(s.ctx.vaBits)));
         }
         out.line(mapTotalLine(c, summary, bytes));
       }

@@ -3,7 +3,7 @@
  * text and its JSON (`{cr3, mode, ranges, summary}`) as one result.
  */
 import { mapRangeJson, mapSummaryJson, type MapRangeJson } from '../../json/map.js';
-import { mapHeader, mapLine } from '../../cli/renderMap.js';
+import { mapHeader, mapLine, vaDigits } from '../../cli/renderMap.js';
 import { hex } from '../../paging/addr.js';
 import { mapRangesAsync, type MapOptions, type MapSummary } from '../../paging/map.js';
 import { cr3ReservedWarning, mapTitle, mapTotalLine, mapWarnings } from '../../report/map.js';
@@ -27,7 +27,7 @@ export async function mapCommand(c: CommandContext): Promise<CommandOutput> {
   const warnings = reserved ? [reserved] : [];
   const it = mapRangesAsync(c.session.target, ctx, await windowOf(c));
   const col = c.colors;
-  const text = [mapTitle(col, ctx), mapHeader(col)];
+  const text = [mapTitle(col, ctx), mapHeader(col, vaDigits(ctx.vaBits))];
   const ranges: MapRangeJson[] = [];
   let bytes = 0n;
   let summary: MapSummary;
@@ -39,7 +39,7 @@ export async function mapCommand(c: CommandContext): Promise<CommandOutput> {
     }
     bytes += r.value.size;
     ranges.push(mapRangeJson(r.value));
-    text.push(mapLine(r.value, col));
+    text.push(mapLine(r.value, col, vaDigits(ctx.vaBits)));
   }
   text.push(mapTotalLine(col, summary, bytes));
   const { unlisted, loops } = mapWarnings(summary, 'check');
