@@ -17,7 +17,7 @@ import { Assembler, distance, dword, mem, ref, type Assembly } from '../asm/inde
 import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, esp, fs, gs, ss } from '../asm/registers.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
-import { codeDescriptor32, dataDescriptor } from './descriptors.js';
+import { codeDescriptor32, dataDescriptor, gate32 } from './descriptors.js';
 import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
 import type { PageTables } from './pageTables.js';
 import { emitSerialMarker } from './serialMarker.js';
@@ -62,6 +62,11 @@ export interface LegacyKernelOptions {
   slot?: string;
   /** The line written to COM1 (a newline is added). */
   marker?: string;
+  /**
+   * Load an IDT of 32 interrupt gates, all to `excHandler` (which halts), instead of keeping the
+   * BIOS's vector table that multiboot hands over. Default false.
+   */
+  idt?: boolean;
 }
 
 /** Every address a test needs. */
@@ -71,8 +76,19 @@ export interface LegacyKernelManifest {
   entry: number;
   /** The first higher-half instruction: COM1 and the marker, then the loop. */
   higherHalfEntry: bigint;
-  /** The loop: `mov eax, [slot]` at `loop`, `mov cr3, eax` at `cr3Write`, then `inc dword [count]`. */
+  /**
+   * The loop: when the touch slot is not 0, a read of the address it holds at `touch`; then
+   * `mov eax, [slot]`, `mov cr3, eax` at `cr3Write`, and `inc dword [count]`.
+   */
   loop: bigint;
+  /** The read of the address in the touch slot (`mov eax, [eax]`): where a #PF there comes from. */
+  touch: bigint;
+  /** A dword: 0, or an address the loop reads on each turn (to raise a #PF at will). */
+  touchSlot: Placed;
+  /** The handler every gate of the kernel's IDT points at (it halts), when built with `idt`. */
+  excHandler: bigint;
+  /** The kernel's IDT (32 gates), or null without `idt`. */
+  idt: { base: bigint; limit: number } | null;
   cr3Write: bigint;
   afterCr3Write: bigint;
   loopEnd: bigint;
@@ -106,6 +122,8 @@ const K = LEGACY_KERNEL;
 const PAGE = 0x1000;
 const IA32_EFER = 0xc0000080;
 const HH = (pa: number) => K.higherHalf + BigInt(pa);
+/** Gates in the kernel's IDT: the exceptions. */
+const IDT_GATES = 32;
 
 /** The large page size of `mode`: 4 MiB in 32-bit paging, 2 MiB in PAE. */
 export function largePageSize(mode: LegacyMode): number {
@@ -142,7 +160,8 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
   const marker = options.marker ?? `pagewalk test kernel: ${mode} paging`;
 
   const high = assembleHigherHalf(marker, slotCr3);
-  const low = assembleEntry(high, main.cr3, cr4Value, eferValue);
+  const idt = options.idt ? { base: high.address('idt'), limit: IDT_GATES * 8 - 1 } : null;
+  const low = assembleEntry(high, main.cr3, cr4Value, eferValue, idt !== null);
   mem.write(K.entryPa, low.bytes);
   mem.write(K.codePa, high.bytes);
 
@@ -151,6 +170,10 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
     entry: K.entryPa,
     higherHalfEntry: high.address('hh_entry'),
     loop: high.address('cr3_loop'),
+    touch: high.address('touch'),
+    touchSlot: placed(high.address('touch_slot')),
+    excHandler: high.address('exc_handler'),
+    idt,
     cr3Write: high.address('cr3_write'),
     afterCr3Write: high.address('after_cr3_write'),
     loopEnd: high.address('cr3_loop_end'),
@@ -179,7 +202,15 @@ function placed(va: bigint): Placed {
 /** The higher-half code, data and stack pages, assembled at 0xc0101000. */
 function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
   const a = new Assembler(32);
+  // The handler first, so that its address is known to the gates below: the page's first byte.
+  a.label('exc_handler').hlt().jmp('exc_handler');
   a.label('cr3_loop')
+    .mov(eax, dword('touch_slot'))
+    .test(eax, eax)
+    .jz('no_touch')
+    .label('touch')
+    .mov(eax, dword(eax))
+    .label('no_touch')
     .mov(eax, dword('cr3_slot'))
     .label('cr3_write')
     .mov(cr3, eax)
@@ -198,7 +229,13 @@ function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
     .dd(slotCr3)
     .label('loop_count')
     .dd(0)
-    .label('marker')
+    .label('touch_slot')
+    .dd(0)
+    .align(8)
+    .label('idt');
+  const gate = gate32(Number(HH(K.codePa)));
+  for (let v = 0; v < IDT_GATES; v++) a.db(gate);
+  a.label('marker')
     .db(`${marker}\n`)
     .label('marker_end')
     .align(PAGE)
@@ -209,9 +246,11 @@ function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
 }
 
 /** The entry page: its own GDT, paging on, the jump to the higher half. */
-function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, eferValue: bigint): Assembly {
+function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, eferValue: bigint, idt: boolean): Assembly {
   const a = new Assembler(32);
-  a.label('entry').cli().cld().lgdt(mem('gdtr')).jmpFar(K.selectors.code32, 'flat');
+  a.label('entry').cli().cld().lgdt(mem('gdtr'));
+  if (idt) a.lidt(mem('idtr')); // the IDT's linear address is in the higher half: valid once paging is on
+  a.jmpFar(K.selectors.code32, 'flat');
   a.label('flat').mov(eax, K.selectors.data).mov(ds, eax).mov(es, eax).mov(ss, eax).mov(fs, eax).mov(gs, eax);
   a.mov(eax, cr4).or(eax, cr4Value).mov(cr4, eax);
   if (eferValue !== 0n) a.mov(ecx, IA32_EFER).rdmsr().or(eax, eferValue).wrmsr();
@@ -231,7 +270,10 @@ function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, eferVa
     .label('gdt_end')
     .label('gdtr')
     .dw(distance('gdt', 'gdt_end', -1))
-    .dd(ref('gdt'));
+    .dd(ref('gdt'))
+    .label('idtr')
+    .dw(IDT_GATES * 8 - 1)
+    .dd(high.address('idt'));
   return a.assemble(K.entryPa);
 }
 

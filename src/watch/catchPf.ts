@@ -156,16 +156,20 @@ class PfCatch extends GuestWatch {
   private async caught(ctx: PagingContext, cpu: CpuState): Promise<void> {
     const long = ctx.mode === '4-level' || ctx.mode === '5-level';
     const slot = long ? 8 : 4;
-    const read = await runAsync(readVirtualTask(ctx, cpu.rsp, slot * 6, { kind: 'read', user: false }), this.target);
-    const at = (i: number): bigint => {
-      if (!read.ok) return 0n;
-      const v = new DataView(read.bytes.buffer, read.bytes.byteOffset);
-      return long ? v.getBigUint64(i * 8, true) : BigInt(v.getUint32(i * 4, true));
+    // SS:RSP are in every 64-bit frame, and in a legacy one only when the fault came from an outer
+    // ring: read them only then, since a frame at the top of its stack has nothing mapped above it.
+    const readSlots = (from: number, n: number) => runAsync(readVirtualTask(ctx, cpu.rsp + BigInt(from * slot), slot * n, { kind: 'read', user: false }), this.target);
+    const slots: bigint[] = [];
+    const take = (r: Awaited<ReturnType<typeof readSlots>>, n: number): void => {
+      const v = r.ok ? new DataView(r.bytes.buffer, r.bytes.byteOffset) : null;
+      for (let i = 0; i < n; i++) slots.push(v === null ? 0n : long ? v.getBigUint64(i * 8, true) : BigInt(v.getUint32(i * 4, true)));
     };
+    take(await readSlots(0, long ? 6 : 4), long ? 6 : 4);
+    const at = (i: number): bigint => slots[i] ?? 0n;
     const errorCode = Number(at(0) & 0xffffffffn);
     const cs = Number(at(2) & 0xffffn);
-    // SS:RSP are in every 64-bit frame, and in a legacy one when the fault came from an outer ring.
     const withStack = long || (cs & 3) > ((cpu.cs?.selector ?? 0) & 3);
+    if (withStack && !long) take(await readSlots(4, 2), 2);
     const frame = { rip: at(1), cs, rflags: at(3), rsp: withStack ? at(4) : null, ss: withStack ? Number(at(5) & 0xffffn) : null, at: cpu.rsp };
     const decoded = decodeErrorCode(errorCode);
     const walk = await runAsync(walkTask(ctx, cpu.cr2, { kind: decoded.access, user: decoded.user }), this.target);

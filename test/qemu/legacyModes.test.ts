@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLegacyKernel, largePageSize, mapLegacyKernel, type LegacyKernel, type LegacyMode } from '../../src/image/legacyKernel.js';
 import type { PageTables } from '../../src/image/pageTables.js';
+import type { PageFaultJson } from '../../src/json/watch.js';
 import { hex } from '../../src/paging/addr.js';
 import { mapRanges } from '../../src/paging/map.js';
 import { pagingContext } from '../../src/paging/mode.js';
@@ -238,6 +239,39 @@ for (const mode of ['32-bit', 'PAE'] as const) {
         expect(j).toMatchObject({ state: 'shutdown', explained: true });
         expect(j.summary).toContain(hex(k.manifest.afterCr3Write));
         expect(j.log?.chain).toContain('triple fault');
+      } finally {
+        await g.q.stop();
+      }
+    }, 30_000);
+  });
+}
+
+for (const [mode, arch] of RUNS) {
+  describeQemu(`catch-pf on a ${mode} kernel in real qemu-system-${arch}: the 32-bit exception frame`, (x86_64) => {
+    it('breaks at the #PF handler, reads CR2, the error code and EIP from the frame, and walks CR2', async () => {
+      const k = buildLegacyKernel({ mode, idt: true });
+      const g = await bootLiveGuest(binaryFor(x86_64, arch), k);
+      try {
+        await stopAtCr3Write(g);
+        const t = await RspTarget.open(g.gdb);
+        const slot = new Uint8Array(4);
+        new DataView(slot.buffer).setUint32(0, 0x50000123, true); // mapped by no table
+        await t.writePhysical(BigInt(k.manifest.touchSlot.pa), slot);
+        await t.close();
+
+        const r = await cli(['catch-pf', '--gdb', g.gdb, '--count', '1', '--json']);
+        const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string } & Record<string, unknown>);
+        const pf = events.find((e) => e.event === 'page-fault') as unknown as PageFaultJson | undefined;
+        expect(pf, r.stdout + r.stderr).toBeDefined();
+        expect(pf).toMatchObject({
+          handler: hex(k.manifest.excHandler),
+          cr2: '0x50000123',
+          errorCode: '0x0', // a supervisor read of a page that is not present
+          frame: { rip: hex(k.manifest.touch), cs: '0x8', rsp: null, ss: null, at: hex(k.manifest.stackTop - 16n) }, // error code, EIP, CS, EFLAGS
+          agrees: true,
+          walk: { mapped: false, fault: { reason: 'not-present' } },
+        });
+        expect(BigInt(pf!.frame.rflags) & 0x2n).toBe(0x2n); // bit 1 of EFLAGS is always set
       } finally {
         await g.q.stop();
       }
