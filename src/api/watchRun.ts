@@ -34,6 +34,7 @@ export const WATCH_STOPS: Readonly<Record<WatchEnd, Stop>> = {
   shutdown: { cause: 'shutdown', signal: 3 },
   exited: { cause: 'exited', signal: null },
   'step-limit': { cause: 'step', signal: 5 },
+  stalled: { cause: 'step', signal: 5 },
 };
 
 /** Thrown through the watch to end it on the spot, before it steps over the write it reported. */

@@ -62,6 +62,8 @@ export interface KernelMapping {
 export interface TestKernelOptions {
   /** '4-level' (default) or '5-level' (sets CR4.LA57; QEMU then needs `-cpu max`). */
   mode?: '4-level' | '5-level';
+  /** Turn on CR4.PCIDE once in long mode (CR3 bits 11:0 are then the PCID; QEMU needs `-cpu max`). */
+  pcid?: boolean;
   /** Builds the tables the entry loads; they must map the kernel (checked). Default: `mapTestKernel(pt)`. */
   tables?: TablesBuilder;
   /** Other address spaces, by name, built after the main one (not checked: they may be broken on purpose). */
@@ -172,7 +174,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
   const marker = options.marker ?? 'pagewalk test kernel: long mode';
 
   const high = assembleHigherHalf(marker, main.cr3, slotCr3);
-  const low = assembleEntry(high, main.cr3, cr4Value);
+  const low = assembleEntry(high, main.cr3, cr4Value, options.pcid === true);
   if (low.bytes.length > PAGE) throw new TestKernelError('E_LAYOUT', `the entry code is ${low.bytes.length} bytes, more than its page`);
   mem.write(K.entryPa, low.bytes);
   mem.write(K.codePa, high.bytes);
@@ -197,7 +199,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
     spaces,
     slotCr3,
     cr0: cr0Value,
-    cr4: cr4Value,
+    cr4: cr4Value | (options.pcid ? CR4.PCIDE : 0n),
     efer: eferValue,
     marker,
     tableFrames: { start: frames.start, end: alloc.used },
@@ -252,7 +254,7 @@ function assembleHigherHalf(marker: string, bootCr3: bigint, slotCr3: bigint): A
 }
 
 /** The entry page: 32-bit multiboot entry, the switch to long mode, the GDT. */
-function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint): Assembly {
+function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, pcid: boolean): Assembly {
   const toPa = (label: string) => Number(high.address(label) - K.higherHalf);
   const a = new Assembler(32);
   a.label('entry')
@@ -283,8 +285,10 @@ function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint): Assem
     .mov(es, eax)
     .mov(ss, eax)
     .mov(fs, eax)
-    .mov(gs, eax)
-    .mov(rsp, high.address('stack_top'))
+    .mov(gs, eax);
+  // CR4.PCIDE can only be set in long mode, with CR3 bits 11:0 zero.
+  if (pcid) a.mov(rax, cr4).or(eax, CR4.PCIDE).mov(cr4, rax);
+  a.mov(rsp, high.address('stack_top'))
     .mov(rax, high.address('hh_entry'))
     .jmp(rax);
 

@@ -208,7 +208,7 @@ export function watchEventJson(e: WatchEvent): Record<string, unknown> {
         },
       };
     case 'cr3-mismatch':
-      return { event: 'cr3-mismatch', rip: hex(e.rip), expected: hex(e.expected), actual: hex(e.actual), after: hex(e.after) };
+      return { event: 'cr3-mismatch', rip: hex(e.rip), expected: hex(e.expected), actual: hex(e.actual), after: hex(e.after), reason: e.reason };
     case 'single-step':
       return { event: 'single-step', reason: e.reason, maxSteps: e.maxSteps };
     case 'single-step-done':

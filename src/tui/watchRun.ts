@@ -47,6 +47,7 @@ function stopOf(end: WatchEnd): Stop {
     case 'every':
       return { cause: 'breakpoint', signal: 5 };
     case 'step-limit':
+    case 'stalled':
       return { cause: 'step', signal: 5 };
     case 'interrupted':
       return { cause: 'interrupted', signal: 2 };

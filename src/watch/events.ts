@@ -65,6 +65,8 @@ export interface Cr3MismatchEvent {
   actual: bigint;
   /** Where the step went: RIP after it. */
   after: bigint;
+  /** What most likely happened, in plain words. */
+  reason: string;
 }
 
 /** The watch single-steps: no site to break on. */
@@ -130,7 +132,9 @@ export type WatchEnd =
   /** The guest (or the emulator) exited. */
   | 'exited'
   /** Single-stepping reached its bound. */
-  | 'step-limit';
+  | 'step-limit'
+  /** A step over a `mov cr3` left RIP where it was: the MOV does not complete (see `mismatchReason`). */
+  | 'stalled';
 
 /** The end of a watch: the guest is left stopped where it is, breakpoints removed. */
 export interface StoppedEvent {

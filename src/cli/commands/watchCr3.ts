@@ -175,7 +175,7 @@ export function renderWatchEvent(out: Output, e: WatchEvent): void {
       renderCr3Write(out, e);
       return;
     case 'cr3-mismatch':
-      out.warn(`after the mov cr3 at ${hex(e.rip)}, CR3 is ${hex(e.actual)}, not the ${hex(e.expected)} predicted (RIP is now ${hex(e.after)}: the MOV faulted?)`);
+      out.warn(`after the mov cr3 at ${hex(e.rip)}, CR3 is ${hex(e.actual)}, not the ${hex(e.expected)} predicted: ${e.reason}`);
       return;
     case 'single-step':
       out.line(c.yellow(`${e.reason}: single-stepping instead, at most ${e.maxSteps} instructions (each one a step and a register read)`));
@@ -199,7 +199,7 @@ export function renderWatchEvent(out: Output, e: WatchEvent): void {
 
 /** The exit status a watch ends with. */
 export function watchStatus(end: WatchEnd, dangerous: boolean): number {
-  return dangerous || end === 'danger' || end === 'shutdown' ? EXIT.DANGER : EXIT.OK;
+  return dangerous || end === 'danger' || end === 'shutdown' || end === 'stalled' ? EXIT.DANGER : EXIT.OK;
 }
 
 /** WatchError as bad input (it says what target would do). */
