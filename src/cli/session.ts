@@ -121,6 +121,10 @@ const MODE_REGS: Record<Exclude<PagingMode, 'none'>, { cr0: bigint; cr4: bigint;
   '5-level': { cr0: CR0.PG | CR0.WP | CR0.PE, cr4: CR4.PAE | CR4.LA57, efer: EFER.LME | EFER.LMA | EFER.NXE },
 };
 
+/** Said when CR4.PKE is on and nothing gave PKRU (QEMU's gdbstub and `info registers` do not). */
+export const PKRU_UNKNOWN =
+  'CR4.PKE is on, but the target does not report PKRU: protection keys of user pages are checked as if PKRU were 0, every key allowed (pass --pkru VALUE, what rdpkru gives in the guest)';
+
 /** Parses `--mode` (32-bit, pae, 4-level, 5-level; case-insensitive). */
 export function parseMode(text: string): Exclude<PagingMode, 'none'> {
   const t = text.trim().toLowerCase();
@@ -175,6 +179,7 @@ export async function sessionFor(target: Target, o: TargetOptions, symbols: Symb
     else if (known.maxPhyAddr === undefined) notes.push('MAXPHYADDR is unknown: assuming 52 (pass --maxphyaddr N, e.g. 40 for QEMU\'s default CPU)');
     if (o['1gPages'] === false) features.gbPages = false;
     if (cpu.pkru !== undefined) features.pkru = cpu.pkru;
+    else if ((cpu.cr4 & CR4.PKE) !== 0n) notes.push(PKRU_UNKNOWN);
     const ctx = pagingContext(cpu, features);
     if (ctx.mode === 'none') notes.push('paging is off (CR0.PG=0): linear addresses are physical addresses');
     const lookup: SymbolLookup | undefined = symbols ? (n) => symbols.lookup(n) : undefined;

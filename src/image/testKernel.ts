@@ -13,7 +13,7 @@
  *   0x110000  page-table frames, handed out in order: the main tables first (CR3 0x110000)
  */
 import { Assembler, distance, dword, mem, qword, ref, type Assembly } from '../asm/index.js';
-import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, fs, gs, rax, rsp, ss } from '../asm/registers.js';
+import { cr0, cr3, cr4, ds, eax, ebx, ecx, edx, es, fs, gs, rax, rcx, rsp, ss } from '../asm/registers.js';
 import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
@@ -64,6 +64,10 @@ export interface TestKernelOptions {
   mode?: '4-level' | '5-level';
   /** Turn on CR4.PCIDE once in long mode (CR3 bits 11:0 are then the PCID; QEMU needs `-cpu max`). */
   pcid?: boolean;
+  /** More CR4 bits to set once in long mode: SMEP, SMAP, PKE (QEMU needs `-cpu max`). */
+  cr4?: bigint;
+  /** PKRU to load (WRPKRU) once in long mode; needs CR4.PKE in `cr4`. */
+  pkru?: number;
   /** Builds the tables the entry loads; they must map the kernel (checked). Default: `mapTestKernel(pt)`. */
   tables?: TablesBuilder;
   /** Other address spaces, by name, built after the main one (not checked: they may be broken on purpose). */
@@ -101,6 +105,12 @@ export interface TestKernelManifest {
   cr3Slot: Placed;
   /** The loop counter (a qword, incremented after each `mov cr3`). */
   loopCount: Placed;
+  /** A qword: 0, or an address the loop touches after each `mov cr3`, as `touchKind` says. */
+  touchSlot: Placed;
+  /** A qword: 0 reads the address in the touch slot (at `touch.read`), 1 writes it, 2 calls it. */
+  touchKind: Placed;
+  /** The instructions that touch: `mov rcx, [rax]`, `mov [rax], rcx`, `call rax`. */
+  touch: { read: bigint; write: bigint; exec: bigint };
   /** EAX and EBX at entry (multiboot magic and information address), stored as two dwords. */
   bootInfo: Placed;
   /** RSP in 64-bit code. */
@@ -174,7 +184,8 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
   const marker = options.marker ?? 'pagewalk test kernel: long mode';
 
   const high = assembleHigherHalf(marker, main.cr3, slotCr3);
-  const low = assembleEntry(high, main.cr3, cr4Value, options.pcid === true);
+  const longModeCr4 = (options.pcid ? CR4.PCIDE : 0n) | (options.cr4 ?? 0n);
+  const low = assembleEntry(high, main.cr3, cr4Value, longModeCr4, options.pkru);
   if (low.bytes.length > PAGE) throw new TestKernelError('E_LAYOUT', `the entry code is ${low.bytes.length} bytes, more than its page`);
   mem.write(K.entryPa, low.bytes);
   mem.write(K.codePa, high.bytes);
@@ -191,6 +202,9 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
     loopEnd: high.address('cr3_loop_end'),
     cr3Slot: placed(high.address('cr3_slot')),
     loopCount: placed(high.address('loop_count')),
+    touchSlot: placed(high.address('touch_slot')),
+    touchKind: placed(high.address('touch_kind')),
+    touch: { read: high.address('touch_read'), write: high.address('touch_write'), exec: high.address('touch_exec') },
     bootInfo: placed(high.address('boot_magic')),
     stackTop: high.address('stack_top'),
     gdt: { base: Number(low.address('gdt')), limit: low.offset('gdt_end') - low.offset('gdt') - 1 },
@@ -199,7 +213,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
     spaces,
     slotCr3,
     cr0: cr0Value,
-    cr4: cr4Value | (options.pcid ? CR4.PCIDE : 0n),
+    cr4: cr4Value | longModeCr4,
     efer: eferValue,
     marker,
     tableFrames: { start: frames.start, end: alloc.used },
@@ -223,6 +237,24 @@ function assembleHigherHalf(marker: string, bootCr3: bigint, slotCr3: bigint): A
     .mov(cr3, rax)
     .label('after_cr3_write')
     .inc(qword('loop_count'))
+    // Then, when the touch slot holds an address: read it, write it, or call it.
+    .mov(rax, qword('touch_slot'))
+    .test(rax, rax)
+    .jz('touch_done')
+    .mov(rcx, qword('touch_kind'))
+    .cmp(rcx, 1)
+    .je('touch_write')
+    .cmp(rcx, 2)
+    .je('touch_exec')
+    .label('touch_read')
+    .mov(rcx, qword(rax))
+    .jmp('touch_done')
+    .label('touch_write')
+    .mov(qword(rax), rcx)
+    .jmp('touch_done')
+    .label('touch_exec')
+    .call(rax)
+    .label('touch_done')
     .pause()
     .jmp('cr3_loop')
     .label('cr3_loop_end');
@@ -243,6 +275,10 @@ function assembleHigherHalf(marker: string, bootCr3: bigint, slotCr3: bigint): A
     .dq(slotCr3)
     .label('loop_count')
     .dq(0)
+    .label('touch_slot')
+    .dq(0)
+    .label('touch_kind')
+    .dq(0)
     .label('marker')
     .db(`${marker}\n`)
     .label('marker_end')
@@ -254,7 +290,7 @@ function assembleHigherHalf(marker: string, bootCr3: bigint, slotCr3: bigint): A
 }
 
 /** The entry page: 32-bit multiboot entry, the switch to long mode, the GDT. */
-function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, pcid: boolean): Assembly {
+function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, longModeCr4: bigint, pkru: number | undefined): Assembly {
   const toPa = (label: string) => Number(high.address(label) - K.higherHalf);
   const a = new Assembler(32);
   a.label('entry')
@@ -286,8 +322,9 @@ function assembleEntry(high: Assembly, mainCr3: bigint, cr4Value: bigint, pcid: 
     .mov(ss, eax)
     .mov(fs, eax)
     .mov(gs, eax);
-  // CR4.PCIDE can only be set in long mode, with CR3 bits 11:0 zero.
-  if (pcid) a.mov(rax, cr4).or(eax, CR4.PCIDE).mov(cr4, rax);
+  // CR4.PCIDE can only be set in long mode, with CR3 bits 11:0 zero; SMEP, SMAP and PKE join it.
+  if (longModeCr4 !== 0n) a.mov(rax, cr4).or(eax, longModeCr4).mov(cr4, rax);
+  if (pkru !== undefined) a.mov(eax, pkru).xor(ecx, ecx).xor(edx, edx).db(0x0f, 0x01, 0xef); // wrpkru
   a.mov(rsp, high.address('stack_top'))
     .mov(rax, high.address('hh_entry'))
     .jmp(rax);

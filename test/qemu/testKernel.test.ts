@@ -42,7 +42,7 @@ long_mode:
 000000000010005d  8ee0                    mov fs, eax
 000000000010005f  8ee8                    mov gs, eax
 0000000000100061  48c7c400401080          mov rsp, 0xffffffff80104000
-0000000000100068  48c7c015101080          mov rax, 0xffffffff80101015
+0000000000100068  48c7c040101080          mov rax, 0xffffffff80101040
 000000000010006f  ffe0                    jmp rax
 0000000000100071  00000000000000          align 8
 gdt:
@@ -60,46 +60,63 @@ cr3_write:
 ffffffff80101007  0f22d8                  mov cr3, rax
 after_cr3_write:
 ffffffff8010100a  48ff0507100000          inc qword [rel 0xffffffff80102018]
-ffffffff80101011  f390                    pause
-ffffffff80101013  ebeb                    jmp 0xffffffff80101000
+ffffffff80101011  488b0508100000          mov rax, [rel 0xffffffff80102020]
+ffffffff80101018  4885c0                  test rax, rax
+ffffffff8010101b  741f                    je 0xffffffff8010103c
+ffffffff8010101d  488b0d04100000          mov rcx, [rel 0xffffffff80102028]
+ffffffff80101024  4883f901                cmp rcx, 1
+ffffffff80101028  740b                    je 0xffffffff80101035
+ffffffff8010102a  4883f902                cmp rcx, 2
+ffffffff8010102e  740a                    je 0xffffffff8010103a
+touch_read:
+ffffffff80101030  488b08                  mov rcx, [rax]
+ffffffff80101033  eb07                    jmp 0xffffffff8010103c
+touch_write:
+ffffffff80101035  488908                  mov [rax], rcx
+ffffffff80101038  eb02                    jmp 0xffffffff8010103c
+touch_exec:
+ffffffff8010103a  ffd0                    call rax
+touch_done:
+ffffffff8010103c  f390                    pause
+ffffffff8010103e  ebc0                    jmp 0xffffffff80101000
 cr3_loop_end:
 hh_entry:
-ffffffff80101015  66baf903                mov dx, 0x3f9
-ffffffff80101019  b000                    mov al, 0
-ffffffff8010101b  ee                      out dx, al
-ffffffff8010101c  66bafb03                mov dx, 0x3fb
-ffffffff80101020  b080                    mov al, 0x80
-ffffffff80101022  ee                      out dx, al
-ffffffff80101023  66baf803                mov dx, 0x3f8
-ffffffff80101027  b001                    mov al, 1
-ffffffff80101029  ee                      out dx, al
-ffffffff8010102a  66baf903                mov dx, 0x3f9
-ffffffff8010102e  b000                    mov al, 0
-ffffffff80101030  ee                      out dx, al
-ffffffff80101031  66bafb03                mov dx, 0x3fb
-ffffffff80101035  b003                    mov al, 3
-ffffffff80101037  ee                      out dx, al
-ffffffff80101038  66bafa03                mov dx, 0x3fa
-ffffffff8010103c  b0c7                    mov al, 0xc7
-ffffffff8010103e  ee                      out dx, al
-ffffffff8010103f  66bafc03                mov dx, 0x3fc
-ffffffff80101043  b003                    mov al, 3
-ffffffff80101045  ee                      out dx, al
-ffffffff80101046  488d35d30f0000          lea rsi, [rel 0xffffffff80102020]
-ffffffff8010104d  b920000000              mov ecx, 0x20
+ffffffff80101040  66baf903                mov dx, 0x3f9
+ffffffff80101044  b000                    mov al, 0
+ffffffff80101046  ee                      out dx, al
+ffffffff80101047  66bafb03                mov dx, 0x3fb
+ffffffff8010104b  b080                    mov al, 0x80
+ffffffff8010104d  ee                      out dx, al
+ffffffff8010104e  66baf803                mov dx, 0x3f8
+ffffffff80101052  b001                    mov al, 1
+ffffffff80101054  ee                      out dx, al
+ffffffff80101055  66baf903                mov dx, 0x3f9
+ffffffff80101059  b000                    mov al, 0
+ffffffff8010105b  ee                      out dx, al
+ffffffff8010105c  66bafb03                mov dx, 0x3fb
+ffffffff80101060  b003                    mov al, 3
+ffffffff80101062  ee                      out dx, al
+ffffffff80101063  66bafa03                mov dx, 0x3fa
+ffffffff80101067  b0c7                    mov al, 0xc7
+ffffffff80101069  ee                      out dx, al
+ffffffff8010106a  66bafc03                mov dx, 0x3fc
+ffffffff8010106e  b003                    mov al, 3
+ffffffff80101070  ee                      out dx, al
+ffffffff80101071  488d35b80f0000          lea rsi, [rel 0xffffffff80102030]
+ffffffff80101078  b920000000              mov ecx, 0x20
 marker_next:
-ffffffff80101052  66bafd03                mov dx, 0x3fd
+ffffffff8010107d  66bafd03                mov dx, 0x3fd
 marker_wait:
-ffffffff80101056  ec                      in al, dx
-ffffffff80101057  f6c020                  test al, 0x20
-ffffffff8010105a  74fa                    je 0xffffffff80101056
-ffffffff8010105c  66baf803                mov dx, 0x3f8
-ffffffff80101060  ac                      lodsb
-ffffffff80101061  ee                      out dx, al
-ffffffff80101062  ffc9                    dec ecx
-ffffffff80101064  75ec                    jne 0xffffffff80101052
-ffffffff80101066  eb98                    jmp 0xffffffff80101000
-ffffffff80101068  cccccccccccccccccccc..  align 4096
+ffffffff80101081  ec                      in al, dx
+ffffffff80101082  f6c020                  test al, 0x20
+ffffffff80101085  74fa                    je 0xffffffff80101081
+ffffffff80101087  66baf803                mov dx, 0x3f8
+ffffffff8010108b  ac                      lodsb
+ffffffff8010108c  ee                      out dx, al
+ffffffff8010108d  ffc9                    dec ecx
+ffffffff8010108f  75ec                    jne 0xffffffff8010107d
+ffffffff80101091  e96affffff              jmp 0xffffffff80101000
+ffffffff80101096  cccccccccccccccccccc..  align 4096
 boot_magic:
 ffffffff80102000  00000000                dd 0x0
 boot_info:
@@ -110,10 +127,14 @@ cr3_slot:
 ffffffff80102010  0000110000000000        dq 0x110000
 loop_count:
 ffffffff80102018  0000000000000000        dq 0x0
+touch_slot:
+ffffffff80102020  0000000000000000        dq 0x0
+touch_kind:
+ffffffff80102028  0000000000000000        dq 0x0
 marker:
-ffffffff80102020  7061676577616c6b2074..  db "pagewalk test kernel: long mode\\n"
+ffffffff80102030  7061676577616c6b2074..  db "pagewalk test kernel: long mode\\n"
 marker_end:
-ffffffff80102040  00000000000000000000..  align 4096
+ffffffff80102050  00000000000000000000..  align 4096
 stack:
 ffffffff80103000  00000000000000000000..  zero 4096
 stack_top:
@@ -143,13 +164,16 @@ describe('buildTestKernel', () => {
       mode: '4-level',
       entry: '0x100000',
       longModeEntry: '0x100052',
-      higherHalfEntry: '0xffffffff80101015',
+      higherHalfEntry: '0xffffffff80101040',
       loop: '0xffffffff80101000',
       cr3Write: '0xffffffff80101007',
       afterCr3Write: '0xffffffff8010100a',
-      loopEnd: '0xffffffff80101015',
+      loopEnd: '0xffffffff80101040',
       cr3Slot: { va: '0xffffffff80102010', pa: '0x102010' },
       loopCount: { va: '0xffffffff80102018', pa: '0x102018' },
+      touchSlot: { va: '0xffffffff80102020', pa: '0x102020' },
+      touchKind: { va: '0xffffffff80102028', pa: '0x102028' },
+      touch: { read: '0xffffffff80101030', write: '0xffffffff80101035', exec: '0xffffffff8010103a' },
       bootInfo: { va: '0xffffffff80102000', pa: '0x102000' },
       stackTop: '0xffffffff80104000',
       gdt: { base: '0x100078', limit: '0x1f' },
@@ -233,7 +257,7 @@ describe('buildTestKernel', () => {
     refuses(
       { tables: (pt) => mapTestKernel(pt, { higherHalf: 'none' }) },
       'E_UNMAPPED',
-      'the main tables do not let the kernel use the higher-half code at 0xffffffff80101015 (exec): PML4[511] at 0x110ff8 is not present (P=0): 0xffffffff80101015 is not mapped',
+      'the main tables do not let the kernel use the higher-half code at 0xffffffff80101040 (exec): PML4[511] at 0x110ff8 is not present (P=0): 0xffffffff80101040 is not mapped',
     );
     refuses(
       {

@@ -51,9 +51,12 @@ export function withWatchOptions(cmd: Command): Command {
     .option('--log <file>', "QEMU's -d int log (-D FILE): the post-mortem of a triple fault then shows the chain QEMU took");
 }
 
-/** Rejects the register overrides: a watch reads the registers from the guest at every stop. */
+/**
+ * Rejects the register overrides: a watch reads the registers from the guest at every stop. --pkru
+ * stays: QEMU reports no PKRU, so it is the only way to give protection keys their value.
+ */
 export function rejectOverrides(opts: CommonOptions, command: string): void {
-  for (const k of ['cr0', 'cr3', 'cr4', 'efer', 'mode', 'pkru'] as const) {
+  for (const k of ['cr0', 'cr3', 'cr4', 'efer', 'mode'] as const) {
     if (opts[k] !== undefined) throw new UsageError(`${command} reads the registers from the guest at every stop: --${k} does not apply`);
   }
 }
