@@ -47,7 +47,9 @@ export type HintKind =
   /** The page reads as zeros. */
   | 'zeros'
   /** IDTR still holds the BIOS's real-mode vector table, or an empty IDT: no IDT of the kernel's own. */
-  | 'no-idt';
+  | 'no-idt'
+  /** NX (bit 63) in an entry while EFER.NXE=0, where the bit is reserved. */
+  | 'nx-without-nxe';
 
 /** How sure a hint is. */
 export type Confidence = 'high' | 'medium' | 'low';
@@ -109,6 +111,8 @@ export function* diagnoseTask(input: DiagnoseInput): PagingTask<Hint[]> {
     if (f.reason === 'reserved-bit') {
       const m = misaligned(input);
       if (m) hints.push(m);
+      const nx = nxWithoutNxe(input);
+      if (nx) hints.push(nx);
     }
     if (f.reason === 'not-present' || f.reason === 'outside-memory') {
       const lost = yield* lostMapping(input, role);
@@ -378,6 +382,23 @@ function misaligned(input: DiagnoseInput): Hint | null {
       `${step.level}[${step.index}] at ${hex(step.entryAddress)} maps a ${words} page from physical ${hex(base)}, which is not ${words} aligned ` +
       `(bits ${rule.shift - 1}:13 of a ${words} entry are reserved, so the CPU faults with RSVD=1). Map it with smaller pages, ` +
       `or map the ${words} page at ${hex(aligned)} and reach ${hex(base)} at offset ${hex(base - aligned)} into it`,
+  };
+}
+
+/** An entry whose only reserved bit is 63 (NX) with EFER.NXE=0: the kernel uses NX without turning it on. */
+function nxWithoutNxe(input: DiagnoseInput): Hint | null {
+  const { walk, ctx } = input;
+  const step = walk.steps.at(-1);
+  if (!step || ctx.nxe || ctx.mode === '32-bit' || (step.reserved & (1n << 63n)) === 0n) return null;
+  if (ctx.mode === 'PAE' && step.level === 'PDPT') return null; // reserved there whatever NXE says
+  return {
+    kind: 'nx-without-nxe',
+    confidence: 'high',
+    level: step.level,
+    entryAddress: step.entryAddress,
+    text:
+      `${step.level}[${step.index}] at ${hex(step.entryAddress)} sets NX (bit 63), but EFER.NXE=0, where bit 63 is reserved: every access through ` +
+      'it faults with RSVD=1. Set EFER.NXE (bit 11 of MSR 0xc0000080) before loading tables that use NX, or build them without NX',
   };
 }
 

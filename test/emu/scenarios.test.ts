@@ -87,6 +87,12 @@ const EXPECTED: Record<string, { chain: string[]; serial: string[]; at?: (b: Sce
     ],
     at: (b) => ({ rip: 0x400000n, cr2: b.symbols.kernel_secret! }),
   },
+  'nx-without-nxe': {
+    // The first push on the kernel stack, whose PT entry has bit 63 (NX) set with EFER.NXE=0.
+    chain: PF_TRIPLE('000b'),
+    serial: BOOT('nx-without-nxe'),
+    at: (b) => ({ rip: b.symbols.announce_switch!, cr2: b.symbols.stack_top! - 16n }),
+  },
   'write-to-readonly-wp': {
     chain: ['0xffffffff>0xe', 'v=0e e=0003'],
     serial: [
@@ -107,7 +113,7 @@ function fingerprint(b: ScenarioBuild): string {
 }
 
 describe('the scenario list', () => {
-  it('holds the twelve scenarios of issue 4, in its order', () => {
+  it('holds the twelve scenarios of issue 4, in its order, then the ones added since', () => {
     expect(SCENARIOS.map((s) => s.name)).toEqual([
       'good',
       'pd-index-typo',
@@ -121,6 +127,7 @@ describe('the scenario list', () => {
       'huge-page-misaligned',
       'user-touches-supervisor',
       'write-to-readonly-wp',
+      'nx-without-nxe',
     ]);
     expect(Object.keys(EXPECTED).sort()).toEqual(SCENARIOS.map((s) => s.name).sort());
   });
@@ -151,7 +158,7 @@ describe('the scenario list', () => {
     expect((error as ScenarioError).message).toBe(
       'unknown scenario "pd-index-typ": did you mean "pd-index-typo"? valid scenarios are good, pd-index-typo, unshifted-bitfield, ' +
         'stack-unmapped, nx-everywhere, uefi-trampoline-unmapped, idt-unmapped, kernel-wrong-physical-base, five-level, ' +
-        'huge-page-misaligned, user-touches-supervisor, write-to-readonly-wp',
+        'huge-page-misaligned, user-touches-supervisor, write-to-readonly-wp, nx-without-nxe',
     );
     expect(() => findScenario('fivelevel')).toThrow('did you mean "five-level"?');
     expect(() => findScenario('uefi')).toThrow('did you mean "uefi-trampoline-unmapped"?');

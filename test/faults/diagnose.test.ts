@@ -198,6 +198,19 @@ describe('huge pages and coincidences', () => {
     expect(hints[0]!.text).toContain('map the 2 MiB page at 0xfd000000 and reach 0xfd010000 at offset 0x10000');
   });
 
+  it('NX with EFER.NXE=0: nx-without-nxe, high, naming the entry and the MSR bit; none with NXE on', () => {
+    const { mem, alloc } = fixture();
+    const pt = new PageTables(mem, '4-level', alloc);
+    pt.map(HHDM, 0x300000, 0x1000, { nx: true });
+    const noNxe = pagingContext({ cr0: CR0.PG | CR0.WP | CR0.PE, cr3: pt.cr3, cr4: CR4.PAE, efer: EFER.LME | EFER.LMA }, { maxPhyAddr: 52 });
+    const { w, hints } = run(mem, { ctx: noNxe, va: HHDM + 8n, access: { kind: 'write', user: false }, ram });
+    expect(w.fault).toMatchObject({ level: 'PT', reason: 'reserved-bit', errorCode: 0xb });
+    expect(hints.map((h) => [h.kind, h.confidence, h.entryAddress])).toEqual([['nx-without-nxe', 'high', BigInt(pt.entryAddress(HHDM, 'PT')!)]]);
+    expect(hints[0]!.text).toContain('EFER.NXE=0, where bit 63 is reserved');
+    expect(hints[0]!.text).toContain('bit 11 of MSR 0xc0000080');
+    expect(run(mem, { ctx: ctxOf(pt.cr3), va: HHDM + 8n, access: { kind: 'write', user: false }, ram }).hints).toEqual([]);
+  });
+
   it('an empty PT entry whose PD index happens to be a present slot is no typo (the leaf level cannot tell)', () => {
     const { mem, alloc } = fixture();
     const pt = new PageTables(mem, '4-level', alloc);

@@ -60,10 +60,10 @@ cr3_write:
 ffffffff80101007  0f22d8                  mov cr3, rax
 after_cr3_write:
 ffffffff8010100a  48ff0507100000          inc qword [rel 0xffffffff80102018]
-ffffffff80101011  488b0508100000          mov rax, [rel 0xffffffff80102020]
+ffffffff80101011  488b0528100000          mov rax, [rel 0xffffffff80102040]
 ffffffff80101018  4885c0                  test rax, rax
 ffffffff8010101b  741f                    je 0xffffffff8010103c
-ffffffff8010101d  488b0d04100000          mov rcx, [rel 0xffffffff80102028]
+ffffffff8010101d  488b0d24100000          mov rcx, [rel 0xffffffff80102048]
 ffffffff80101024  4883f901                cmp rcx, 1
 ffffffff80101028  740b                    je 0xffffffff80101035
 ffffffff8010102a  4883f902                cmp rcx, 2
@@ -102,7 +102,7 @@ ffffffff80101069  ee                      out dx, al
 ffffffff8010106a  66bafc03                mov dx, 0x3fc
 ffffffff8010106e  b003                    mov al, 3
 ffffffff80101070  ee                      out dx, al
-ffffffff80101071  488d35b80f0000          lea rsi, [rel 0xffffffff80102030]
+ffffffff80101071  488d35a80f0000          lea rsi, [rel 0xffffffff80102020]
 ffffffff80101078  b920000000              mov ecx, 0x20
 marker_next:
 ffffffff8010107d  66bafd03                mov dx, 0x3fd
@@ -127,13 +127,13 @@ cr3_slot:
 ffffffff80102010  0000110000000000        dq 0x110000
 loop_count:
 ffffffff80102018  0000000000000000        dq 0x0
-touch_slot:
-ffffffff80102020  0000000000000000        dq 0x0
-touch_kind:
-ffffffff80102028  0000000000000000        dq 0x0
 marker:
-ffffffff80102030  7061676577616c6b2074..  db "pagewalk test kernel: long mode\\n"
+ffffffff80102020  7061676577616c6b2074..  db "pagewalk test kernel: long mode\\n"
 marker_end:
+touch_slot:
+ffffffff80102040  0000000000000000        dq 0x0
+touch_kind:
+ffffffff80102048  0000000000000000        dq 0x0
 ffffffff80102050  00000000000000000000..  align 4096
 stack:
 ffffffff80103000  00000000000000000000..  zero 4096
@@ -171,8 +171,8 @@ describe('buildTestKernel', () => {
       loopEnd: '0xffffffff80101040',
       cr3Slot: { va: '0xffffffff80102010', pa: '0x102010' },
       loopCount: { va: '0xffffffff80102018', pa: '0x102018' },
-      touchSlot: { va: '0xffffffff80102020', pa: '0x102020' },
-      touchKind: { va: '0xffffffff80102028', pa: '0x102028' },
+      touchSlot: { va: '0xffffffff80102040', pa: '0x102040' },
+      touchKind: { va: '0xffffffff80102048', pa: '0x102048' },
       touch: { read: '0xffffffff80101030', write: '0xffffffff80101035', exec: '0xffffffff8010103a' },
       bootInfo: { va: '0xffffffff80102000', pa: '0x102000' },
       stackTop: '0xffffffff80104000',

@@ -75,6 +75,7 @@ const WHY: Record<string, string> = {
   'idt-unmapped': 'the instruction at RIP 0xffffffff800000fa (int3) raises #BP',
   'kernel-wrong-physical-base': 'the instruction at RIP 0xffffffff800000e3 (add [rax], al) writes 0x400000, which faults (PML4 entry not present)',
   'five-level': 'the fetch at RIP 0xffffffff800000d1 faults (PML4 entry not present)',
+  'nx-without-nxe': 'the push at RSP-8 0xffffffff80005ff0 faults (reserved bit in the PT entry)',
 };
 
 describeQemu('watch-cr3 and the post-mortem on real QEMU, every scenario', (qemu) => {

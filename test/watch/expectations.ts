@@ -24,6 +24,7 @@ export const VERDICT: Record<string, Verdict> = {
   'huge-page-misaligned': 'safe',
   'user-touches-supervisor': 'safe',
   'write-to-readonly-wp': 'safe',
+  'nx-without-nxe': 'triple-fault',
 };
 
 /** The first problem: what, the level its walk stops at (null: not a paging fault), its error code (null: none). */
@@ -36,6 +37,7 @@ export const FIRST_PROBLEM: Record<string, { what: string; level: string | null;
   'five-level': { what: 'next-instruction', level: 'PML4', errorCode: 0x10, when: 'now' },
   'idt-unmapped': { what: 'idt', level: 'PT', errorCode: 0x0, when: 'on-exception' },
   'kernel-wrong-physical-base': { what: 'gate:#PF', level: null, errorCode: null, when: 'on-exception' },
+  'nx-without-nxe': { what: 'stack', level: 'PT', errorCode: 0xb, when: 'now' },
 };
 
 /** The hint each scenario's event must carry (kind and confidence), where one names the mistake. */
@@ -48,6 +50,7 @@ export const HINT: Record<string, string> = {
   'idt-unmapped': 'lost-mapping',
   'kernel-wrong-physical-base': 'moved-mapping',
   'five-level': 'paging-depth',
+  'nx-without-nxe': 'nx-without-nxe',
 };
 
 /** Checks the event of scenario `s`'s `mov cr3` against what it must say. */

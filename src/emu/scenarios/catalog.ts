@@ -9,6 +9,7 @@ import { hugePageMisaligned } from './hugePageMisaligned.js';
 import { idtUnmapped } from './idtUnmapped.js';
 import { kernelWrongPhysicalBase } from './kernelWrongPhysicalBase.js';
 import { nxEverywhere } from './nxEverywhere.js';
+import { nxWithoutNxe } from './nxWithoutNxe.js';
 import { pdIndexTypo } from './pdIndexTypo.js';
 import type { Scenario } from './scenario.js';
 import { stackUnmapped } from './stackUnmapped.js';
@@ -17,7 +18,7 @@ import { unshiftedBitfield } from './unshiftedBitfield.js';
 import { userTouchesSupervisor } from './userTouchesSupervisor.js';
 import { writeToReadonlyWp } from './writeToReadonlyWp.js';
 
-/** Every scenario, `good` first, in the order of the issue. */
+/** Every scenario, `good` first, in the order of issue 4, then the ones added since. */
 export const SCENARIOS: readonly Scenario[] = Object.freeze([
   good,
   pdIndexTypo,
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   hugePageMisaligned,
   userTouchesSupervisor,
   writeToReadonlyWp,
+  nxWithoutNxe,
 ]);
 
 /** Edit distance between two names (for "did you mean"). */

@@ -38,6 +38,8 @@ export interface LoaderOptions {
   /** Writes more memory before the hand-over (what else sits in RAM). */
   memory?: (mem: SparseMemory) => void;
   features?: Partial<CpuFeatures>;
+  /** EFER.NXE at hand-over (default true); without it the loader's tables carry no NX bits. */
+  nxe?: boolean;
 }
 
 /** CR0 at hand-over: PG, WP, ET, PE. */
@@ -59,6 +61,7 @@ export function bootInformation(): Uint8Array {
 /** Loads `kernel` and hands over to it; returns the scenario's build with the kernel's labels as symbols. */
 export function limineHandover(o: LoaderOptions): ScenarioBuild {
   const mode = o.mode ?? '4-level';
+  const nxe = o.nxe ?? true;
   const k = o.kernel;
   const mem = new SparseMemory(LAYOUT.ramSize);
   o.memory?.(mem);
@@ -72,7 +75,7 @@ export function limineHandover(o: LoaderOptions): ScenarioBuild {
   pt.mapRange(LAYOUT.hhdm, 0, LAYOUT.ramSize, 0x200000);
   for (const s of k.sections) {
     if (s.label === 'sec_guard') continue;
-    pt.mapRange(s.va, LAYOUT.kernelPhys + s.offset, s.size, 0x1000, { write: s.write, nx: !s.execute, user: s.user });
+    pt.mapRange(s.va, LAYOUT.kernelPhys + s.offset, s.size, 0x1000, { write: s.write, nx: nxe && !s.execute, user: s.user });
   }
 
   const cpu: StartState = {
@@ -82,7 +85,7 @@ export function limineHandover(o: LoaderOptions): ScenarioBuild {
     cr0: HANDOVER_CR0,
     cr3: pt.cr3,
     cr4: CR4.PAE | (mode === '5-level' ? CR4.LA57 : 0n),
-    efer: EFER.LME | EFER.LMA | EFER.NXE,
+    efer: EFER.LME | EFER.LMA | (nxe ? EFER.NXE : 0n),
     gdtr: { base: LAYOUT.hhdm + BigInt(LAYOUT.loaderGdtPhys), limit: LOADER_GDT.length * 8 - 1 },
     // Limine leaves the IDT undefined: an empty one, so any exception before the kernel's LIDT triple-faults.
     idtr: { base: 0n, limit: 0 },
