@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { buildTestKernel } from '../../src/image/testKernel.js';
-import { describeQemu, startQemu } from '../helpers/qemu.js';
+import { describeQemu, startQemu, untilShutdown } from '../helpers/qemu.js';
 import { testKernelMachine } from './fixtures.js';
 
 const lazy = (lines: string[]) => lines.map((l) => (l.startsWith('CCS=') ? 'CCS=<lazy flags>' : l));
@@ -25,7 +25,7 @@ describeQemu('the -d int log against QEMU', (qemu) => {
     );
     let log: string[];
     try {
-      await q.qmp.waitForEvent('SHUTDOWN', 20_000);
+      await untilShutdown(q);
       log = readFileSync(q.file('q.log'), 'latin1').split('\n');
     } finally {
       await q.stop();

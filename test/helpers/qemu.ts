@@ -288,6 +288,21 @@ async function connectWhenReady(sock: string, gone: () => string | null, timeout
   }
 }
 
+/**
+ * Waits until QEMU is in the `shutdown` state (a guest kept after its triple fault, with -action
+ * shutdown=pause). Asks `query-status` rather than waiting for the SHUTDOWN event: a guest started
+ * without -S can shut down before QMP's capabilities are negotiated, and that event is never sent.
+ */
+export async function untilShutdown(q: QemuProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = (await q.qmp.execute('query-status')) as { status: string };
+    if (status === 'shutdown') return;
+    if (Date.now() > deadline) throw new Error(`QEMU is still ${status} after ${timeoutMs} ms, not shut down`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Stops exactly `proc` (by its own pid): SIGTERM, then SIGKILL if it has not exited in 5 s. */
 async function stopProcess(proc: ChildProcess, exited: Promise<unknown>, done: () => boolean): Promise<void> {
   if (done() || proc.pid === undefined) return;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageTables } from '../../src/image/pageTables.js';
 import { TEST_KERNEL, buildTestKernel, mapTestKernel, type TablesBuilder, type TestKernel } from '../../src/image/testKernel.js';
 import { cli } from '../helpers/cli.js';
-import { describeQemu, humanMonitor, startQemu, waitForFileText, type QemuProcess } from '../helpers/qemu.js';
+import { describeQemu, humanMonitor, startQemu, untilShutdown, waitForFileText, type QemuProcess } from '../helpers/qemu.js';
 
 const HH = (pa: number) => TEST_KERNEL.higherHalf + BigInt(pa);
 const readOnlyData: TablesBuilder = (pt: PageTables) => {
@@ -67,7 +67,7 @@ describeQemu('explain-log on logs of real QEMU', (qemu) => {
 
       beforeAll(async () => {
         q = await boot(qemu, k, ['-action', 'reboot=shutdown,shutdown=pause']);
-        await q.qmp.waitForEvent('SHUTDOWN', 20_000);
+        await untilShutdown(q);
         log = await waitForFileText(q.file('qemu.log'), 'Triple fault\n');
         const info = await humanMonitor(q.qmp, 'info registers');
         regs = Object.fromEntries([...info.matchAll(/\b(RIP|CR2|CR3)=([0-9a-f]+)/g)].map((m) => [m[1]!, BigInt(`0x${m[2]}`)]));

@@ -11,7 +11,7 @@ import type { PageTables } from '../../src/image/pageTables.js';
 import { TestKernelError, buildTestKernel, mapTestKernel, type TestKernel, type TestKernelOptions } from '../../src/image/testKernel.js';
 import { pagingContext, type PagingContext } from '../../src/paging/mode.js';
 import { walk } from '../../src/paging/walk.js';
-import { describeQemu, humanMonitor, startQemu, waitForFileText, type QemuProcess } from '../helpers/qemu.js';
+import { describeQemu, humanMonitor, startQemu, untilShutdown, waitForFileText, type QemuProcess } from '../helpers/qemu.js';
 
 const LISTING = `
 entry:
@@ -417,7 +417,7 @@ describeQemu('the test kernel in real QEMU', (qemu) => {
 
     beforeAll(async () => {
       ({ q } = await boot(qemu, k, ['-action', 'reboot=shutdown,shutdown=pause']));
-      await q.qmp.waitForEvent('SHUTDOWN');
+      await untilShutdown(q);
     });
     afterAll(async () => {
       await q?.stop();
