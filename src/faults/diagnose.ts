@@ -385,7 +385,7 @@ function misaligned(input: DiagnoseInput): Hint | null {
   };
 }
 
-/** An entry whose only reserved bit is 63 (NX) with EFER.NXE=0: the kernel uses NX without turning it on. */
+/** An entry with bit 63 (NX) set while EFER.NXE=0, where it is reserved: the kernel uses NX without turning it on. */
 function nxWithoutNxe(input: DiagnoseInput): Hint | null {
   const { walk, ctx } = input;
   const step = walk.steps.at(-1);
