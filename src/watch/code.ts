@@ -38,6 +38,8 @@ export interface GuestInstruction {
   cr3Value: bigint | null;
   /** LIDT: loads IDTR. */
   lidt: boolean;
+  /** A MOV to CR0 (it may turn paging on or off). */
+  cr0Write: boolean;
   /** HLT: a single step of it may wait for an interrupt that never comes. */
   halts: boolean;
   /** The vector an instruction raises by itself (INT3 3, INT n, INT1 1, UD2 6), else null. */
@@ -115,6 +117,7 @@ export function decodeInstruction(bytes: Uint8Array, bits: 16 | 32 | 64, ip: big
       cr3Source: isCr3 ? Register[ins.op1Register]!.toLowerCase() : null,
       cr3Value: isCr3 && cpu ? registerValue(ins.op1Register, cpu, ins.nextIP) : null,
       lidt: ins.code === Code.Lidt_m1664 || ins.code === Code.Lidt_m1632 || ins.code === Code.Lidt_m1632_16,
+      cr0Write: (ins.code === Code.Mov_cr_r64 || ins.code === Code.Mov_cr_r32) && ins.op0Register === Register.CR0,
       halts: ins.code === Code.Hlt,
       raises: ins.code === Code.Int3 ? 3 : ins.code === Code.Int_imm8 ? ins.immediate8 : ins.code === Code.Int1 ? 1 : ins.code === Code.Ud2 ? 6 : null,
       memory,

@@ -29,7 +29,7 @@ import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
 import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd } from './events.js';
 import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
-import { scanSites, type CodeSite } from './sites.js';
+import { scanSites, type CodeSite, type SiteKind } from './sites.js';
 import { stepUntil } from './stepping.js';
 
 /** Options of {@link watchCr3}. */
@@ -54,6 +54,9 @@ export interface WatchResult {
   /** Those whose verdict was not safe. */
   dangerous: number;
 }
+
+/** The end of the legacy firmware area: MOVs to CR0 below it are the BIOS's, not the kernel's. */
+const FIRMWARE_END = 0x100000n;
 
 /** The single-step bound when nothing says otherwise. */
 export const DEFAULT_MAX_STEPS = 200_000;
@@ -139,7 +142,7 @@ export async function watchCr3(target: Target, options: Cr3WatchOptions): Promis
 }
 
 class Cr3Watch extends GuestWatch {
-  private readonly sitesByRoot = new Map<number, CodeSite[]>();
+  private readonly sitesByRoot = new Map<string, CodeSite[]>();
   private readonly elf: CodeSite[] = [];
   private writes = 0;
   private dangerous = 0;
@@ -177,11 +180,26 @@ class Cr3Watch extends GuestWatch {
         if (here?.cr3Source) {
           hit = { cpu, ins: here, via: 'breakpoint' };
         } else {
-          const stop = await this.control.cont();
-          const ended = await this.ended(stop);
-          if (ended) return ended;
-          cpu = await this.target.cpuState();
+          if (!here?.cr0Write) {
+            const stop = await this.control.cont();
+            const ended = await this.ended(stop);
+            if (ended) return ended;
+            cpu = await this.target.cpuState();
+          }
           const ins = await this.decodeAt(ctx, cpu);
+          if (ins?.cr0Write) {
+            // Paging may be turned on here: the code the sites were found in moves to its virtual addresses.
+            const stop = await this.control.step();
+            if (stop.cause !== 'step') {
+              const ended = await this.ended(stop);
+              if (ended) return ended;
+            }
+            cpu = await this.target.cpuState();
+            const next = pagingContext(cpu, this.o.features);
+            if (next.mode !== ctx.mode) await this.arm(next, cpu);
+            ctx = next;
+            continue;
+          }
           if (!ins?.cr3Source) continue; // a site of another address space, where other code now sits
           hit = { cpu, ins, via: 'breakpoint' };
         }
@@ -237,11 +255,16 @@ class Cr3Watch extends GuestWatch {
 
   /** Finds (or remembers) the sites of the address space `ctx` and puts breakpoints on them. */
   private async arm(ctx: PagingContext, cpu: CpuState): Promise<void> {
-    const root = cr3Root(ctx.mode, ctx.cr3, ctx.maxPhyAddr);
+    // Keyed by mode too: with paging off the sites are physical addresses, whatever CR3 holds.
+    const root = `${ctx.mode}:${cr3Root(ctx.mode, ctx.cr3, ctx.maxPhyAddr)}`;
     let sites = this.sitesByRoot.get(root);
     let scan = null;
     if (!sites) {
-      scan = await scanSites(this.target, ctx, { bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
+      // With paging off, the MOV to CR0 that turns it on is a site too: the watch re-arms after it.
+      const kinds: SiteKind[] = ctx.mode === 'none' ? ['mov-cr3', 'mov-cr0'] : ['mov-cr3'];
+      scan = await scanSites(this.target, ctx, { kinds, bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
+      // Not the firmware's below 1 MiB: it switches modes all the time, in real-mode code whose RIP is not its linear address.
+      scan.sites = scan.sites.filter((s) => s.kind !== 'mov-cr0' || s.va >= FIRMWARE_END);
       sites = scan.sites;
       this.sitesByRoot.set(root, sites);
     }

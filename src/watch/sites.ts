@@ -1,5 +1,5 @@
 /**
- * Finding every MOV to CR3 (or LIDT) an address space can execute, cheaply.
+ * Finding every MOV to CR3 (or LIDT, or MOV to CR0) an address space can execute, cheaply.
  *
  * The executable ranges of the tables are listed (the map, coalesced), ranked (the range holding
  * RIP first, then supervisor before user, the kernel half before the low half, 4 KiB mappings before
@@ -16,8 +16,8 @@ import { FRAME_SIZE, type AsyncPhysMemory } from '../paging/memory.js';
 import type { PagingContext } from '../paging/mode.js';
 import { MAX_INSTRUCTION, decodeInstruction } from './code.js';
 
-/** The instructions a scan looks for. */
-export type SiteKind = 'mov-cr3' | 'lidt';
+/** The instructions a scan looks for: MOVs to CR3, LIDTs, and MOVs to CR0 (which turn paging on). */
+export type SiteKind = 'mov-cr3' | 'lidt' | 'mov-cr0';
 
 /** A place where such an instruction sits. */
 export interface CodeSite {
@@ -123,15 +123,16 @@ function clipToRam(iv: Interval, ram: ScanOptions['ram']): Interval[] {
 
 /**
  * The positions in `bytes` where an instruction of `kind` may start: each 0F 22 whose ModRM.reg is
- * 3 (MOV to CR3), or 0F 01 with ModRM.reg 3 and a memory operand (LIDT), and the prefix bytes before
- * it (a REX right before the opcode in 64-bit code, legacy prefixes before that).
+ * 3 (MOV to CR3) or 0 (MOV to CR0), or 0F 01 with ModRM.reg 3 and a memory operand (LIDT), and the
+ * prefix bytes before it (a REX right before the opcode in 64-bit code, legacy prefixes before that).
  */
 export function candidateStarts(bytes: Uint8Array, bits: 16 | 32 | 64, kind: SiteKind = 'mov-cr3'): { opcode: number; starts: number[] }[] {
-  const second = kind === 'mov-cr3' ? 0x22 : 0x01;
+  const second = kind === 'lidt' ? 0x01 : 0x22;
+  const reg = kind === 'mov-cr0' ? 0 : 3;
   const out: { opcode: number; starts: number[] }[] = [];
   for (let p = bytes.indexOf(0x0f); p >= 0 && p + 2 < bytes.length; p = bytes.indexOf(0x0f, p + 1)) {
     const modrm = bytes[p + 2]!;
-    if (bytes[p + 1] !== second || ((modrm >> 3) & 7) !== 3 || (kind === 'lidt' && modrm >> 6 === 3)) continue;
+    if (bytes[p + 1] !== second || ((modrm >> 3) & 7) !== reg || (kind === 'lidt' && modrm >> 6 === 3)) continue;
     const starts = [p];
     let s = p;
     if (bits === 64 && s > 0 && (bytes[s - 1]! & 0xf0) === 0x40) starts.push(--s);
@@ -145,7 +146,8 @@ export function candidateStarts(bytes: Uint8Array, bits: 16 | 32 | 64, kind: Sit
 export function confirmSite(bytes: Uint8Array, start: number, opcode: number, bits: 16 | 32 | 64, kind: SiteKind, ip: bigint): { length: number; text: string } | null {
   const ins = decodeInstruction(bytes.subarray(start, start + MAX_INSTRUCTION), bits, ip);
   if (!ins || ins.length < opcode + 3 - start) return null;
-  if (kind === 'mov-cr3' ? ins.cr3Source === null || ins.length !== opcode + 3 - start : !ins.lidt) return null;
+  const right = kind === 'mov-cr3' ? ins.cr3Source !== null : kind === 'mov-cr0' ? ins.cr0Write : ins.lidt;
+  if (!right || (kind !== 'lidt' && ins.length !== opcode + 3 - start)) return null;
   return { length: ins.length, text: ins.text };
 }
 
@@ -274,7 +276,7 @@ export function describeScan(r: ScanReport): string {
   const mib = (n: bigint | number): string => `${(Number(n) / (1 << 20)).toFixed(Number(n) >= 1 << 20 ? 1 : 2)} MiB`;
   const skipped = r.skippedBytes > 0n ? `, ${mib(r.skippedBytes)} skipped (outside RAM or past the budget)` : '';
   const n = r.sites.length;
-  const what = r.kinds.map((k) => (k === 'lidt' ? 'LIDT' : 'mov-to-CR3')).join(' and ');
+  const what = r.kinds.map((k) => (k === 'lidt' ? 'LIDT' : k === 'mov-cr0' ? 'mov-to-CR0' : 'mov-to-CR3')).join(' and ');
   return (
     `${n} ${what} site${n === 1 ? '' : 's'} in ${r.executableRanges} executable range${r.executableRanges === 1 ? '' : 's'} (${mib(r.executableBytes)}): ` +
     `${mib(r.scannedBytes)} of physical memory scanned in ${Math.round(r.ms)} ms${skipped}` +

@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { SCENARIOS, type Scenario, type ScenarioBuild } from '../../src/emu/scenarios/index.js';
 import { buildHandoverElf } from '../../src/image/handover.js';
+import { buildTestKernel } from '../../src/image/testKernel.js';
+import { hex } from '../../src/paging/addr.js';
 import { RspTarget, gdbstubControl } from '../../src/target/rspTarget.js';
 import { catchPageFaults } from '../../src/watch/catchPf.js';
 import { watchCr3 } from '../../src/watch/cr3Watch.js';
@@ -239,4 +241,30 @@ describeQemu('the watch commands on real QEMU', (qemu) => {
       await q.stop();
     }
   }, 30_000);
+});
+
+describeQemu('watch-cr3 from reset on real QEMU (-S)', (qemu) => {
+  it("catches the entry's mov cr3 with paging off, and, once its mov cr0 turns paging on, the kernel's in the higher half", async () => {
+    const k = buildTestKernel();
+    const q = await startQemu(
+      qemu,
+      ['-accel', 'tcg', '-cpu', 'max', '-m', '128', '-display', 'none', '-nodefaults', '-kernel', '{dir}/kernel.elf', '-gdb', 'unix:{dir}/gdb.sock,server=on,wait=off', '-S'],
+      (dir) => writeFileSync(join(dir, 'kernel.elf'), k.elf),
+    );
+    try {
+      const w = await cli(['watch-cr3', '--gdb', `unix:${q.file('gdb.sock')}`, '--count', '2', '--json']);
+      const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; rip?: string; old?: string; new?: string; sites?: { kind: string; va: string }[] });
+      const sites = events.filter((e) => e.event === 'sites');
+      // At reset, paging is off: the kernel's MOVs to CR3 and its MOV to CR0 (the BIOS's below 1 MiB are left alone).
+      expect(sites[0]!.sites!.map((s) => s.kind).sort()).toEqual(['mov-cr0', 'mov-cr3', 'mov-cr3']);
+      expect(sites[0]!.sites!.every((s) => BigInt(s.va) >= 0x100000n)).toBe(true);
+      expect(events.filter((e) => e.event === 'cr3-write').map((e) => [e.rip, e.old, e.new])).toEqual([
+        [hex(k.manifest.entry + 0x2d), '0x0', hex(k.manifest.cr3)],
+        [hex(k.manifest.cr3Write), hex(k.manifest.cr3), hex(k.manifest.slotCr3)],
+      ]);
+      expect(sites.at(-1)!.sites!.map((s) => s.va)).toContain(hex(k.manifest.cr3Write)); // found once paging was on
+    } finally {
+      await q.stop();
+    }
+  }, 60_000);
 });

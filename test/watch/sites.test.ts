@@ -10,7 +10,7 @@ import { asyncMemory, type AsyncPhysMemory } from '../../src/paging/memory.js';
 import { pagingContext } from '../../src/paging/mode.js';
 import { CR0, CR4, EFER } from '../../src/paging/registers.js';
 import { ElfCodeError, elfCode, elfSites } from '../../src/watch/elfCode.js';
-import { candidateStarts, describeScan, scanSites } from '../../src/watch/sites.js';
+import { candidateStarts, confirmSite, describeScan, scanSites } from '../../src/watch/sites.js';
 
 const KERNEL = 0xffffffff80000000n;
 const HHDM = 0xffff800000000000n;
@@ -48,6 +48,14 @@ describe('candidateStarts', () => {
   it('finds LIDT with a memory operand only (0F 01 D8 is VMRUN)', () => {
     const b = Uint8Array.from([0x0f, 0x01, 0x1d, 0, 0, 0, 0, 0x0f, 0x01, 0xd8, 0x0f, 0x01, 0x18]);
     expect(candidateStarts(b, 64, 'lidt').map((c) => c.opcode)).toEqual([0, 10]);
+  });
+
+  it('finds MOV to CR0 (0F 22 /0) apart from MOV to CR3, and confirms it by decoding', () => {
+    const b = Uint8Array.from([0x0f, 0x22, 0xc0, 0x0f, 0x22, 0xd8, 0x0f, 0x20, 0xc0]); // mov cr0, eax; mov cr3, eax; mov eax, cr0
+    expect(candidateStarts(b, 32, 'mov-cr0').map((c) => c.opcode)).toEqual([0]);
+    expect(candidateStarts(b, 32, 'mov-cr3').map((c) => c.opcode)).toEqual([3]);
+    expect(confirmSite(b, 0, 0, 32, 'mov-cr0', 0x100000n)).toEqual({ length: 3, text: 'mov cr0, eax' });
+    expect(confirmSite(b, 3, 3, 32, 'mov-cr0', 0x100003n)).toBeNull();
   });
 });
 
