@@ -67,6 +67,8 @@ export interface LegacyKernelOptions {
    * BIOS's vector table that multiboot hands over. Default false.
    */
   idt?: boolean;
+  /** What the touch slot holds at boot: 0 (default), or an address the loop reads from its first turn. */
+  touch?: number;
 }
 
 /** Every address a test needs. */
@@ -159,7 +161,7 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
   const eferValue = mode === 'PAE' ? EFER.NXE : 0n;
   const marker = options.marker ?? `pagewalk test kernel: ${mode} paging`;
 
-  const high = assembleHigherHalf(marker, slotCr3);
+  const high = assembleHigherHalf(marker, slotCr3, options.touch ?? 0);
   const idt = options.idt ? { base: high.address('idt'), limit: IDT_GATES * 8 - 1 } : null;
   const low = assembleEntry(high, main.cr3, cr4Value, eferValue, idt !== null);
   mem.write(K.entryPa, low.bytes);
@@ -200,7 +202,7 @@ function placed(va: bigint): Placed {
 }
 
 /** The higher-half code, data and stack pages, assembled at 0xc0101000. */
-function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
+function assembleHigherHalf(marker: string, slotCr3: bigint, touch: number): Assembly {
   const a = new Assembler(32);
   // The handler first, so that its address is known to the gates below: the page's first byte.
   a.label('exc_handler').hlt().jmp('exc_handler');
@@ -230,7 +232,7 @@ function assembleHigherHalf(marker: string, slotCr3: bigint): Assembly {
     .label('loop_count')
     .dd(0)
     .label('touch_slot')
-    .dd(0)
+    .dd(touch)
     .align(8)
     .label('idt');
   const gate = gate32(Number(HH(K.codePa)));

@@ -48,3 +48,13 @@ export interface CpuState extends PagingRegisters {
 export function cpl(cpu: Pick<CpuState, 'cs'>): number {
   return (cpu.cs?.selector ?? 0) & 3;
 }
+
+/**
+ * The linear address of the next instruction: in real mode (CR0.PE=0) CS × 16 + IP, which is where
+ * a breakpoint sits and code is read (the BIOS runs at CS 0xf000); RIP otherwise (flat code
+ * segments, as every kernel uses them).
+ */
+export function linearIp(cpu: Pick<CpuState, 'cr0' | 'rip' | 'cs'>): bigint {
+  if ((cpu.cr0 & 1n) !== 0n) return cpu.rip;
+  return (BigInt(cpu.cs?.selector ?? 0) << 4n) + (cpu.rip & 0xffffn);
+}

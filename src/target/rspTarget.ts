@@ -15,7 +15,7 @@
  *   `Z1` under KVM), steps that retry QEMU's empty step, runs, interrupts, and the stops nobody asked for.
  */
 import type { Socket } from 'node:net';
-import type { CpuState } from '../paging/cpu.js';
+import { linearIp, type CpuState } from '../paging/cpu.js';
 import { FRAME_SIZE, type FrameData } from '../paging/memory.js';
 import type { CpuFeatures } from '../paging/mode.js';
 import { HmpError } from '../qmp/errors.js';
@@ -551,8 +551,12 @@ export class GdbstubControl implements DebugControl {
   }
 
   /** RIP from one `g` (which also brings KVM's register cache up to date). */
+  /** Where the guest stands, as a linear address (see {@link linearIp}): where its breakpoints are. */
   private async rip(): Promise<bigint> {
-    return this.guard(async () => (await this.target.client.readRegisters()).get('rip') ?? 0n);
+    return this.guard(async () => {
+      const r = await this.target.client.readRegisters();
+      return linearIp({ rip: r.get('rip') ?? r.get('eip') ?? 0n, cr0: r.get('cr0') ?? 1n, cs: { selector: Number(r.get('cs') ?? 0n), base: 0n, limit: 0, flags: 0 } });
+    });
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

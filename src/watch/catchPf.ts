@@ -14,10 +14,10 @@ import { compareFault } from '../faults/againstTables.js';
 import { diagnoseAsync } from '../faults/diagnose.js';
 import { decodeErrorCode } from '../faults/errorCode.js';
 import { hex } from '../paging/addr.js';
-import type { CpuState } from '../paging/cpu.js';
+import { linearIp, type CpuState } from '../paging/cpu.js';
 import { decodeGate32, decodeGate64, decodeSegmentDescriptor } from '../paging/descriptors.js';
 import { runAsync } from '../paging/memory.js';
-import { pagingContext, type PagingContext } from '../paging/mode.js';
+import { pagingContext, type PagingContext, type PagingMode } from '../paging/mode.js';
 import { readVirtualTask } from '../paging/virtRead.js';
 import { walkTask } from '../paging/walk.js';
 import type { DebugControl } from '../target/debuggee.js';
@@ -28,7 +28,7 @@ import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
 import type { PageFaultEvent, WatchEnd } from './events.js';
 import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
-import { scanSites, type CodeSite } from './sites.js';
+import { scanSites, withoutFirmwareCr0, type CodeSite, type SiteKind } from './sites.js';
 
 /** Options of {@link catchPageFaults}. */
 export interface CatchPfOptions extends GuestWatchOptions {
@@ -81,7 +81,9 @@ class PfCatch extends GuestWatch {
   private handler: bigint | null = null;
   private idtKey = '';
   private shown = '';
-  private lidt: CodeSite[] = [];
+  /** The LIDT sites (and, with paging off, MOV-to-CR0 sites) the catch breaks on besides the handler. */
+  private sites: CodeSite[] = [];
+  private scannedMode: PagingMode | null = null;
   protected readonly stoppedByOthers = 'the guest was stopped by someone else: catch ended, the guest is left stopped';
 
   constructor(
@@ -102,9 +104,7 @@ class PfCatch extends GuestWatch {
     if ((await guestRunState(this.target)) === 'shutdown') return this.shutdown();
     let cpu = await this.target.cpuState();
     if (!cpu.idtr) throw new WatchError('E_NO_IDT', `${this.target.info.description} does not report IDTR, so the #PF handler cannot be found (with --gdb, QEMU's monitor gives it: is it QEMU?)`);
-    const ctx = pagingContext(cpu, this.o.features);
-    const scan = await scanSites(this.target, ctx, { kinds: ['lidt'], bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
-    this.lidt = [...scan.sites, ...(this.o.elf ? elfSites(this.o.elf, codeBits(cpu), 'lidt') : [])];
+    await this.scan(cpu);
     await this.followIdt(cpu, true);
     for (;;) {
       if (this.o.signal?.aborted) return this.finish('interrupted', 'interrupted: the guest is left stopped where it is');
@@ -121,19 +121,34 @@ class PfCatch extends GuestWatch {
         }
         continue;
       }
-      const ins = decodeInstruction(await runAsync(readCodeTask(ctxNow, cpu.rip), this.target), codeBits(cpu), cpu.rip);
-      if (ins?.lidt) {
+      const ip = linearIp(cpu);
+      const ins = decodeInstruction(await runAsync(readCodeTask(ctxNow, ip), this.target), codeBits(cpu), ip);
+      if (ins?.lidt || ins?.cr0Write) {
         const s = await this.control.step();
         const over = await this.ended(s);
         if (over) return over;
         cpu = await this.target.cpuState();
       }
+      // Paging turned on (or off): the code, the IDT and the sites are elsewhere now.
+      if (pagingContext(cpu, this.o.features).mode !== this.scannedMode) await this.scan(cpu);
       await this.followIdt(cpu, false);
     }
   }
 
   private idtKeyOf(cpu: CpuState): string {
-    return cpu.idtr ? `${cpu.idtr.base}:${cpu.idtr.limit}:${cpu.cr3}` : '';
+    return cpu.idtr ? `${cpu.idtr.base}:${cpu.idtr.limit}:${cpu.cr3}:${this.scannedMode}` : '';
+  }
+
+  /**
+   * Finds the LIDTs of the current address space and, with paging off, the MOVs to CR0 that may turn
+   * it on (the IDT's linear address means something else then).
+   */
+  private async scan(cpu: CpuState): Promise<void> {
+    const ctx = pagingContext(cpu, this.o.features);
+    const kinds: SiteKind[] = ctx.mode === 'none' ? ['lidt', 'mov-cr0'] : ['lidt'];
+    const scan = await scanSites(this.target, ctx, { kinds, bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
+    this.sites = [...withoutFirmwareCr0(scan.sites), ...(this.o.elf ? elfSites(this.o.elf, codeBits(cpu), 'lidt') : [])];
+    this.scannedMode = ctx.mode;
   }
 
   /** Reads the #PF gate again when IDTR (or CR3) changed, and puts the breakpoints where they now belong. */
@@ -144,12 +159,12 @@ class PfCatch extends GuestWatch {
     const handler = await pageFaultHandler(this.target, pagingContext(cpu, this.o.features), cpu);
     if (this.handler !== null && this.handler !== handler) await this.bps.remove(this.handler);
     this.handler = handler;
-    await this.bps.arm([...(handler !== null ? [handler] : []), ...this.lidt.map((s) => s.va)]);
+    await this.bps.arm([...(handler !== null ? [handler] : []), ...this.sites.map((s) => s.va)]);
     // Said again only when something the user sees changed (a CR3 switch re-reads the gate through the new tables).
     const shown = `${cpu.idtr!.base}:${cpu.idtr!.limit}:${handler}`;
     if (shown === this.shown) return;
     this.shown = shown;
-    await this.emit({ type: 'idt', base: cpu.idtr!.base, limit: cpu.idtr!.limit, handler, lidtSites: this.lidt.length });
+    await this.emit({ type: 'idt', base: cpu.idtr!.base, limit: cpu.idtr!.limit, handler, lidtSites: this.sites.filter((x) => x.kind === 'lidt').length });
   }
 
   /** Explains the fault the guest is about to handle. */

@@ -13,7 +13,7 @@
  */
 import { diagnoseAsync, hintKey, idtHint, type AccessRole, type Hint } from '../faults/diagnose.js';
 import { hex } from '../paging/addr.js';
-import { cpl, type CpuState } from '../paging/cpu.js';
+import { cpl, linearIp, type CpuState } from '../paging/cpu.js';
 import { diffRangesAsync } from '../paging/diff.js';
 import type { MapRange } from '../paging/map.js';
 import { runAsync } from '../paging/memory.js';
@@ -29,7 +29,7 @@ import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
 import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd } from './events.js';
 import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
-import { scanSites, type CodeSite, type SiteKind } from './sites.js';
+import { scanSites, withoutFirmwareCr0, type CodeSite, type SiteKind } from './sites.js';
 import { stepUntil } from './stepping.js';
 
 /** Options of {@link watchCr3}. */
@@ -54,9 +54,6 @@ export interface WatchResult {
   /** Those whose verdict was not safe. */
   dangerous: number;
 }
-
-/** The end of the legacy firmware area: MOVs to CR0 below it are the BIOS's, not the kernel's. */
-const FIRMWARE_END = 0x100000n;
 
 /** The single-step bound when nothing says otherwise. */
 export const DEFAULT_MAX_STEPS = 200_000;
@@ -176,7 +173,7 @@ class Cr3Watch extends GuestWatch {
       let hit: { cpu: CpuState; ins: GuestInstruction; via: 'breakpoint' | 'single-step' } | null = null;
       if (this.bps.addresses.length > 0) {
         // Standing on a site already (the watch started there, or the last MOV was followed by another): no run.
-        const here = this.bps.has(cpu.rip) ? await this.decodeAt(ctx, cpu) : null;
+        const here = this.bps.has(linearIp(cpu)) ? await this.decodeAt(ctx, cpu) : null;
         if (here?.cr3Source) {
           hit = { cpu, ins: here, via: 'breakpoint' };
         } else {
@@ -263,8 +260,7 @@ class Cr3Watch extends GuestWatch {
       // With paging off, the MOV to CR0 that turns it on is a site too: the watch re-arms after it.
       const kinds: SiteKind[] = ctx.mode === 'none' ? ['mov-cr3', 'mov-cr0'] : ['mov-cr3'];
       scan = await scanSites(this.target, ctx, { kinds, bits: codeBits(cpu), rip: cpu.rip, ram: this.o.ram ?? null, budget: this.o.scanBudget });
-      // Not the firmware's below 1 MiB: it switches modes all the time, in real-mode code whose RIP is not its linear address.
-      scan.sites = scan.sites.filter((s) => s.kind !== 'mov-cr0' || s.va >= FIRMWARE_END);
+      scan.sites = withoutFirmwareCr0(scan.sites);
       sites = scan.sites;
       this.sitesByRoot.set(root, sites);
     }
@@ -275,8 +271,9 @@ class Cr3Watch extends GuestWatch {
   }
 
   private async decodeAt(ctx: PagingContext, cpu: CpuState): Promise<GuestInstruction | null> {
-    const bytes = await runAsync(readCodeTask(ctx, cpu.rip, cpl(cpu) === 3), this.target);
-    return decodeInstruction(bytes, codeBits(cpu), cpu.rip, cpu);
+    const ip = linearIp(cpu);
+    const bytes = await runAsync(readCodeTask(ctx, ip, cpl(cpu) === 3), this.target);
+    return decodeInstruction(bytes, codeBits(cpu), ip, cpu);
   }
 
   /** The event of the MOV to CR3 the guest stands on, computed and sent before it runs. */

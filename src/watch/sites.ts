@@ -32,6 +32,17 @@ export interface CodeSite {
   from: 'memory' | 'elf';
 }
 
+/** The end of the legacy firmware area (the BIOS and option ROMs live below 1 MiB). */
+export const FIRMWARE_END = 0x100000n;
+
+/**
+ * `sites` without the firmware's MOVs to CR0: the BIOS switches modes all the time and never turns
+ * paging on, so stopping there would only cost time.
+ */
+export function withoutFirmwareCr0(sites: readonly CodeSite[]): CodeSite[] {
+  return sites.filter((s) => s.kind !== 'mov-cr0' || s.va >= FIRMWARE_END);
+}
+
 /** What a scan looked at and what it cost. */
 export interface ScanReport {
   /** What was looked for. */

@@ -10,7 +10,8 @@
  * Then watch-cr3 on both: it predicts the triple fault of a switch to tables without the kernel's
  * code while QEMU stands on the `mov cr3`; QEMU, let go, triple-faults, and post-mortem explains it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLegacyKernel, largePageSize, mapLegacyKernel, type LegacyKernel, type LegacyMode } from '../../src/image/legacyKernel.js';
 import type { PageTables } from '../../src/image/pageTables.js';
@@ -20,7 +21,7 @@ import { mapRanges } from '../../src/paging/map.js';
 import { pagingContext } from '../../src/paging/mode.js';
 import { parseInfoMem, parseInfoRegisters, parseInfoTlb } from '../../src/qmp/hmp.js';
 import { cli } from '../helpers/cli.js';
-import { describeQemu, humanMonitor } from '../helpers/qemu.js';
+import { describeQemu, humanMonitor, startQemu } from '../helpers/qemu.js';
 import { RspTarget } from '../../src/target/rspTarget.js';
 import { bootLiveGuest, gva2gpa, stopAtCr3Write, xpBytes, type LiveGuest } from './liveGuest.js';
 
@@ -325,4 +326,25 @@ describe('the legacy-mode test kernel', () => {
     expect(a.manifest).toMatchObject({ cr4: 0xa0n, efer: 0x800n, cr3: 0x110000n, slotCr3: 0x110000n });
     expect(buildLegacyKernel({ mode: '32-bit' }).manifest).toMatchObject({ cr4: 0x90n, efer: 0n });
   });
+});
+
+describeQemu('catch-pf from reset on real QEMU (-S): through the BIOS, the LIDT and paging turned on', (qemu) => {
+  it("finds the kernel's #PF handler once paging is on, and catches the fault of the loop's first turn", async () => {
+    const k = buildLegacyKernel({ mode: '32-bit', idt: true, touch: 0x50000123 });
+    const q = await startQemu(
+      qemu,
+      ['-accel', 'tcg', '-cpu', 'max', '-m', '128', '-display', 'none', '-nodefaults', '-kernel', '{dir}/kernel.elf', '-gdb', 'unix:{dir}/gdb.sock,server=on,wait=off', '-S'],
+      (dir) => writeFileSync(join(dir, 'kernel.elf'), k.elf),
+    );
+    try {
+      const r = await cli(['catch-pf', '--gdb', `unix:${q.file('gdb.sock')}`, '--count', '1', '--json']);
+      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; handler?: string | null; cr2?: string; frame?: { rip: string } });
+      // The BIOS's IDTs first (no handler), then the kernel's, readable once paging is on.
+      expect(events.filter((e) => e.event === 'idt').at(-1)).toMatchObject({ handler: hex(k.manifest.excHandler) });
+      expect(events.find((e) => e.event === 'page-fault')).toMatchObject({ cr2: '0x50000123', frame: { rip: hex(k.manifest.touch) } });
+      expect(r.status).toBe(0);
+    } finally {
+      await q.stop();
+    }
+  }, 60_000);
 });
