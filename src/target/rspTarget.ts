@@ -252,6 +252,15 @@ export class RspTarget implements QemuTarget, Debuggee {
     }
   }
 
+  /**
+   * Where the guest stands, as a linear address (see {@link linearIp}: CS×16+IP in real mode), from
+   * one `g`: where breakpoints sit and code is read.
+   */
+  async linearRip(): Promise<bigint> {
+    const r = await this.client.readRegisters();
+    return linearIp({ rip: r.get('rip') ?? r.get('eip') ?? 0n, cr0: r.get('cr0') ?? 1n, cs: { selector: Number(r.get('cs') ?? 0n) } });
+  }
+
   /** Executes one instruction and resolves with the stop reply. */
   async step(options: RequestOptions = {}): Promise<StopReply> {
     this.checkOpen();
@@ -551,12 +560,8 @@ export class GdbstubControl implements DebugControl {
   }
 
   /** RIP from one `g` (which also brings KVM's register cache up to date). */
-  /** Where the guest stands, as a linear address (see {@link linearIp}): where its breakpoints are. */
   private async rip(): Promise<bigint> {
-    return this.guard(async () => {
-      const r = await this.target.client.readRegisters();
-      return linearIp({ rip: r.get('rip') ?? r.get('eip') ?? 0n, cr0: r.get('cr0') ?? 1n, cs: { selector: Number(r.get('cs') ?? 0n), base: 0n, limit: 0, flags: 0 } });
-    });
+    return this.guard(() => this.target.linearRip());
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@
  * target takes its registers from), RIP read cheaply between single steps, and the guest's run
  * state (`shutdown` after a triple fault kept for post-mortem).
  */
+import { linearIp } from '../paging/cpu.js';
 import { HmpError } from '../qmp/errors.js';
 import { isDebuggee, type DebugControl } from '../target/debuggee.js';
 import { EmuTarget } from '../target/emuTarget.js';
@@ -23,15 +24,12 @@ export function controlOf(target: Target): DebugControl | null {
   return isDebuggee(t) ? t.control : null;
 }
 
-/** RIP, with as little as the target allows: one `g` from a gdbstub, the CPU's field in the emulator. */
+/** Where the guest stands (a linear address, see linearIp), with as little as the target allows: one `g` from a gdbstub, the CPU's field in the emulator. */
 export async function quickRip(target: Target): Promise<bigint> {
   const t = underneath(target);
   if (t instanceof EmuTarget) return t.machine.cpu.rip;
-  if (t instanceof RspTarget) {
-    const rip = (await t.client.readRegisters()).get('rip');
-    if (rip !== undefined) return rip;
-  }
-  return (await target.cpuState()).rip;
+  if (t instanceof RspTarget) return t.linearRip();
+  return linearIp(await target.cpuState());
 }
 
 /** QEMU's run states (`query-status`), and null when the target cannot tell. */

@@ -93,6 +93,16 @@ async function status(q: QemuProcess): Promise<string> {
   return ((await q.qmp.execute('query-status')) as { status: string }).status;
 }
 
+/** The run state once it is `want` (QEMU may take a moment after a detach or a connect), or the last one seen after 2 s. */
+async function statusBecomes(q: QemuProcess, want: string): Promise<string> {
+  let now = await status(q);
+  for (let i = 0; now !== want && i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    now = await status(q);
+  }
+  return now;
+}
+
 async function rejection(p: Promise<unknown>): Promise<RspError> {
   const e = await p.then(
     () => null,
@@ -317,13 +327,13 @@ describeQemu('RspClient on a real QEMU gdbstub: detach', (qemu) => {
     expect(await status(q)).toBe('prelaunch');
     await first.detach();
     expect(first.isClosed).toBe(true);
-    expect(await status(q)).toBe('running');
+    expect(await statusBecomes(q, 'running')).toBe('running');
 
     // Connecting stops the running VM, and QEMU says so with an unsolicited T02.
     const second = await RspClient.connect(q.file('gdb.sock'));
     try {
       expect(stopped(second.lastStop).signal).toBe(2);
-      expect(await status(q)).toBe('paused');
+      expect(await statusBecomes(q, 'paused')).toBe('paused');
       expect(await second.physicalMemoryMode()).toBe(false);
       expect([INC_MEMORY, JMP, LOOP_START]).toContain(await second.readRegister('rip'));
     } finally {
