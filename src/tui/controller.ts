@@ -12,6 +12,7 @@ import { describeError } from '../cli/errors.js';
 import { compareFault } from '../faults/againstTables.js';
 import { decodeErrorCode } from '../faults/errorCode.js';
 import { hex } from '../paging/addr.js';
+import { linearIp } from '../paging/cpu.js';
 import { runAsync } from '../paging/memory.js';
 import { withCr3, type PagingContext } from '../paging/mode.js';
 import { preflightAsync } from '../paging/preflight.js';
@@ -384,7 +385,7 @@ export class TuiController extends EventEmitter<ControllerEvents> {
     const view = await readCpuView(target, this.source.options);
     this.state.view = view;
     const sel = this.state.selection;
-    if (!sel || sel.by === 'rip') this.state.selection = { va: view.cpu.rip, access: SUPERVISOR_FETCH, cr3: null, by: 'rip', label: 'the next instruction (RIP)' };
+    if (!sel || sel.by === 'rip') this.state.selection = { va: linearIp(view.cpu), access: SUPERVISOR_FETCH, cr3: null, by: 'rip', label: 'the next instruction (RIP)' };
     await this.walkSelection();
     if (this.source.readLog) this.feed.push(await this.source.readLog());
     if (this.feed.faults > this.faultsSeen) {
