@@ -50,11 +50,12 @@ export function cpl(cpu: Pick<CpuState, 'cs'>): number {
 }
 
 /**
- * The linear address of the next instruction: in real mode (CR0.PE=0) CS × 16 + IP, which is where
- * a breakpoint sits and code is read (the BIOS runs at CS 0xf000); RIP otherwise (flat code
- * segments, as every kernel uses them).
+ * The linear address of the next instruction: in real mode (CR0.PE=0) CS.base + IP, where CS.base
+ * is CS × 16 unless the target says otherwise (0xffff0000 at reset); that is where a breakpoint
+ * sits and code is read (the BIOS runs at CS 0xf000). RIP otherwise (flat code segments, as every
+ * kernel uses them).
  */
 export function linearIp(cpu: Pick<CpuState, 'cr0' | 'rip' | 'cs'>): bigint {
   if ((cpu.cr0 & 1n) !== 0n) return cpu.rip;
-  return (BigInt(cpu.cs?.selector ?? 0) << 4n) + (cpu.rip & 0xffffn);
+  return (cpu.cs?.base ?? BigInt(cpu.cs?.selector ?? 0) << 4n) + (cpu.rip & 0xffffn);
 }

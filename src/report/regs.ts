@@ -6,6 +6,7 @@ import { table, type Colors } from '../cli/output.js';
 import type { Session } from '../cli/session.js';
 import { regsJson, type RegsJson } from '../json/regs.js';
 import { hex } from '../paging/addr.js';
+import { linearIp } from '../paging/cpu.js';
 import { CR0, CR4, EFER, setBits } from '../paging/registers.js';
 
 /** The registers, decoded. */
@@ -28,13 +29,16 @@ export function regsReport(s: Session, notes: string[] = []): RegsReport {
         return n ? `${hex(v)} <${n}>` : hex(v);
       };
       const cr3Detail = j.cr3.pcid !== null ? `table ${j.cr3.base}, PCID ${j.cr3.pcid}` : `table ${j.cr3.base}${j.cr3.pwt ? ' PWT' : ''}${j.cr3.pcd ? ' PCD' : ''}`;
+      const real = (cpu.cr0 & CR0.PE) === 0n;
+      const mode = real ? 'real mode, no paging' : ctx.mode === 'none' ? 'no paging' : `${ctx.mode} paging`;
+      const ip = real ? `CS:IP ${(cpu.cs?.selector ?? 0).toString(16).padStart(4, '0')}:${(cpu.rip & 0xffffn).toString(16).padStart(4, '0')}, linear ${hex(linearIp(cpu))}` : '';
       const rows: string[][] = [
-        ['mode', c.bold(ctx.mode === 'none' ? 'no paging' : `${ctx.mode} paging`), c.dim(`${ctx.vaBits}-bit linear addresses, MAXPHYADDR ${ctx.maxPhyAddr}`)],
+        ['mode', c.bold(mode), c.dim(`${ctx.vaBits}-bit linear addresses, MAXPHYADDR ${ctx.maxPhyAddr}`)],
         ['CR0', j.cr0.value, on(setBits(cpu.cr0, CR0))],
         ['CR3', j.cr3.value, cr3Detail],
         ['CR4', j.cr4.value, on(setBits(cpu.cr4, CR4))],
         ['EFER', j.efer.value, on(setBits(cpu.efer, EFER))],
-        ['RIP', sym(cpu.rip), ''],
+        ['RIP', sym(cpu.rip), ip],
         ['RSP', sym(cpu.rsp), ''],
         ['CR2', sym(cpu.cr2), ''],
         ['RFLAGS', j.rflags, ''],

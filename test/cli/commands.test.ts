@@ -202,6 +202,15 @@ describe('dumps', () => {
   });
 });
 
+describe('real mode', () => {
+  it('regs names it and gives CS:IP with the linear address code is read at', async () => {
+    const r = await cli(['regs', '--example', '--cr0', '0x60000010']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^mode +real mode, no paging /m);
+    expect(r.stdout).toMatch(/^RIP +0xffffffff80001234 +CS:IP 0008:1234, linear 0x1234$/m);
+  });
+});
+
 describe('32-bit kernels', () => {
   it('map prints 8-digit linear addresses in 32-bit and PAE paging', async () => {
     for (const mode of ['32-bit', 'PAE'] as const) {

@@ -10,6 +10,8 @@ describe('linearIp', () => {
     expect(linearIp({ cr0: 0x10n, rip: 0x7009n, cs: { selector: 0xf000 } })).toBe(0xf7009n);
     expect(linearIp({ cr0: 0n, rip: 0x1_0000_7c00n, cs: { selector: 0 } })).toBe(0x7c00n);
     expect(linearIp({ cr0: 0n, rip: 0xfff0n, cs: { selector: 0xffff } })).toBe(0x10ffe0n); // past 1 MiB with A20 on
+    // At reset CS.base is 0xffff0000 whatever the selector says: the base wins when the target gives it.
+    expect(linearIp({ cr0: 0x60000010n, rip: 0xfff0n, cs: { selector: 0xf000, base: 0xffff0000n } })).toBe(0xfffffff0n);
   });
 
   it('is RIP in protected and long mode (flat code segments)', () => {
