@@ -131,6 +131,8 @@ async function main(): Promise<void> {
     // pmemsave files of every run go to one directory of this benchmark's, removed at the end.
     const physical = { tmpDir: join(dir, 'pmem') };
     mkdirSync(physical.tmpDir);
+    // A fresh target (an empty frame cache) per run, all on one client: each adds an event listener.
+    qmpClient.setMaxListeners(0);
     const overQmp = await time(() => mapLeaves(new QmpTarget(qmpClient, state, physical), ctx));
     await qmpClient.close();
 
