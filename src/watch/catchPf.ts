@@ -151,7 +151,7 @@ class PfCatch extends GuestWatch {
     this.scannedMode = ctx.mode;
   }
 
-  /** Reads the #PF gate again when IDTR (or CR3) changed, and puts the breakpoints where they now belong. */
+  /** Reads the #PF gate again when IDTR, CR3 or the paging mode changed, and puts the breakpoints where they now belong. */
   private async followIdt(cpu: CpuState, first: boolean): Promise<void> {
     const key = this.idtKeyOf(cpu);
     if (!first && key === this.idtKey) return;
