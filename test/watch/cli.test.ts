@@ -89,5 +89,8 @@ describe('pagewalk post-mortem --emu', () => {
     expect(r.stderr).toContain('the guest is not shut down (it is paused)');
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'paused', explained: false, rip: '0xffffffff80000000' });
     expect(r.status).toBe(0);
+    // In text, the headline does not call it a triple fault.
+    const text = await cli(['post-mortem', '--emu', 'good']);
+    expect(text.stdout.split('\n')[0]).toMatch(/^Post-mortem of the current state \(the guest is not shut down\): RIP 0xffffffff80000000/);
   });
 });

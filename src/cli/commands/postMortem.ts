@@ -22,10 +22,11 @@ interface PostMortemOptions extends CommonOptions {
   log?: string;
 }
 
-/** The post-mortem as text. */
-export function renderPostMortem(out: Output, pm: PostMortem): void {
+/** The post-mortem as text; `shutDown` false when the guest is not in QEMU's shutdown state (the state is then its current one). */
+export function renderPostMortem(out: Output, pm: PostMortem, shutDown = true): void {
   const c = out.c;
-  out.line(c.bold(c.red('Triple fault')) + c.bold(` (post-mortem of the state kept): RIP ${hex(pm.cpu.rip)}, RSP ${hex(pm.cpu.rsp)}, CR2 ${hex(pm.cpu.cr2)}, CR3 ${hex(pm.cpu.cr3)}`));
+  const head = shutDown ? c.bold(c.red('Triple fault')) + c.bold(' (post-mortem of the state kept)') : c.bold('Post-mortem of the current state (the guest is not shut down)');
+  out.line(head + c.bold(`: RIP ${hex(pm.cpu.rip)}, RSP ${hex(pm.cpu.rsp)}, CR2 ${hex(pm.cpu.cr2)}, CR3 ${hex(pm.cpu.cr3)}`));
   if (pm.instruction) out.line(c.dim(`  the instruction at RIP: ${pm.instruction.text}`));
   out.line(`  ${pm.summary}`);
   if (pm.preflight.verdict !== 'safe' || pm.preflight.problems.length > 0) renderPreflightDetails(out, pm.preflight, []);
@@ -61,7 +62,7 @@ export function postMortemCommand(run: CliRun): Command {
       const pm = await postMortem(s.target, { features: s.features, log: (await logReader(opts.log))?.(), ram: await s.target.ram() });
       if (pm.explained) run.status = Math.max(run.status, EXIT.DANGER);
       if (out.json) return out.jsonValue({ state, ...postMortemJson(pm) });
-      renderPostMortem(out, pm);
+      renderPostMortem(out, pm, state === 'shutdown' || state === null);
     }),
   );
 }
