@@ -60,15 +60,20 @@ function stopOf(end: WatchEnd): Stop {
 
 /** The watch of src/watch, stopping before every `mov cr3` whose verdict is not safe. */
 export function cr3Watch(): Cr3Watch {
+  // The mov cr3 the last run stopped before: `c` from there executes it instead of stopping on it again.
+  let stoppedAt: bigint | null = null;
   return {
     async run(target, o, onEvent) {
       const ram = await target.ram();
       let words = '';
+      const reported = stoppedAt;
+      stoppedAt = null;
       const result = await watchCr3(target, {
         features: o.features,
         stopOn: 'danger',
         ram,
         signal: o.signal,
+        reported,
         onEvent: (e) => {
           if (e.type === 'cr3-write') {
             const pre = e.preflight;
@@ -84,6 +89,7 @@ export function cr3Watch(): Cr3Watch {
           } else if (e.type === 'shutdown') {
             onEvent({ kind: 'shutdown', summary: e.postMortem.summary });
           } else if (e.type === 'stopped') {
+            if (e.end === 'danger') stoppedAt = e.rip;
             words =
               e.end === 'danger' || e.end === 'every' || e.end === 'count'
                 ? `before the mov cr3 at ${e.rip === null ? '?' : hex(e.rip)}`

@@ -44,6 +44,11 @@ export interface Cr3WatchOptions extends GuestWatchOptions {
   scanBudget?: number;
   /** Single steps at most, where no site can be found (default {@link DEFAULT_MAX_STEPS}). */
   maxSteps?: number;
+  /**
+   * The `mov cr3` a previous watch stopped before and reported (its RIP): when the guest still stands
+   * there, this watch executes it without reporting it again, as a debugger continues from a breakpoint.
+   */
+  reported?: bigint | null;
 }
 
 /** How a watch went. */
@@ -167,6 +172,16 @@ class Cr3Watch extends GuestWatch {
     let ctx = pagingContext(cpu, this.o.features);
     if (this.o.elf) this.elf.push(...elfSites(this.o.elf, codeBits(cpu)));
     await this.arm(ctx, cpu);
+    if (this.o.reported != null && linearIp(cpu) === this.o.reported && (await this.decodeAt(ctx, cpu))?.cr3Source) {
+      const stop = await this.control.step();
+      if (stop.cause !== 'step') {
+        const ended = await this.ended(stop);
+        if (ended) return ended;
+      }
+      cpu = await this.target.cpuState();
+      ctx = pagingContext(cpu, this.o.features);
+      await this.arm(ctx, cpu);
+    }
     for (;;) {
       if (this.o.signal?.aborted) return this.finish('interrupted', 'interrupted: the guest is left stopped where it is');
       // Run to the next MOV to CR3: on breakpoints, or step by step.

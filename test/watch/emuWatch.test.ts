@@ -147,3 +147,21 @@ describe('watch-cr3 through several switches', () => {
     expect(events.at(-1)).toMatchObject({ type: 'stopped', end: 'step-limit' });
   });
 });
+
+describe('a watch started where the last one stopped', () => {
+  it('reports the mov cr3 again by default, and executes it when told it was reported (a TUI continue)', async () => {
+    const t = openScenarioTarget('stack-unmapped');
+    try {
+      const first = await watch(t, { stopOn: 'danger' });
+      expect(first.r.end).toBe('danger');
+      const at = first.writes[0]!.rip;
+      const again = await watch(t, { stopOn: 'danger' });
+      expect([again.r.end, again.writes.map((w) => w.rip)]).toEqual(['danger', [at]]);
+      const past = await watch(t, { stopOn: 'danger', reported: at });
+      expect(past.writes).toEqual([]); // not reported again: executed, and the stack push after it triple-faults
+      expect(past.r.end).toBe('shutdown');
+    } finally {
+      await t.close();
+    }
+  });
+});
