@@ -2,12 +2,14 @@
  * What the test kernels (long mode in testKernel.ts, 32-bit and PAE in legacyKernel.ts) build the
  * same way: their address spaces (the main tables, then the named others, from one frame
  * allocator), the CR3 their loop's slot holds at boot, and the check that the main tables let the
- * kernel run before any QEMU is started with them.
+ * kernel run before any QEMU is started with them, and the packing of the result.
  */
 import { hex } from '../paging/addr.js';
 import type { PagingContext, PagingMode } from '../paging/mode.js';
 import type { AccessKind } from '../paging/rights.js';
 import { walk } from '../paging/walk.js';
+import type { Assembly } from '../asm/index.js';
+import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
 import { PageTables } from './pageTables.js';
 import type { FrameAllocator, SparseMemory } from './sparseMemory.js';
 import { TestKernelError, type TablesBuilder } from './testKernelError.js';
@@ -53,4 +55,9 @@ export function checkRunnable(mem: SparseMemory, ctx: PagingContext, needs: read
     const r = walk(mem, ctx, va, { kind, user: false });
     if (r.fault) throw new TestKernelError('E_UNMAPPED', `the main tables do not let the kernel use ${what} at ${hex(va)} (${kind}): ${r.fault.explanation}`);
   }
+}
+
+/** The multiboot ELF of a test kernel whose memory is `mem` (entry at `entry`), and the listing of its two pieces of code. */
+export function packKernel(mem: SparseMemory, entry: number, low: Assembly, high: Assembly): { elf: Uint8Array; listing: string } {
+  return { elf: buildMultibootElf({ entry, segments: segmentsFromMemory(mem) }), listing: `${low.listing()}\n${high.listing()}` };
 }

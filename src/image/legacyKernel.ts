@@ -18,11 +18,10 @@ import { cr0, cr3, cr4, ds, eax, ebx, ecx, es, esp, fs, gs, ss } from '../asm/re
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
 import { codeDescriptor32, dataDescriptor, gate32 } from './descriptors.js';
-import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
 import type { PageTables } from './pageTables.js';
 import { emitSerialMarker } from './serialMarker.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
-import { buildSpaces, checkRunnable } from './kernelSpaces.js';
+import { buildSpaces, checkRunnable, packKernel } from './kernelSpaces.js';
 import { TEST_KERNEL, type Placed } from './testKernel.js';
 import type { TablesBuilder } from './testKernelError.js';
 
@@ -193,8 +192,7 @@ export function buildLegacyKernel(options: LegacyKernelOptions): LegacyKernel {
     tableFrames: { start: K.tableFrames.start, end: alloc.used },
   };
   checkKernelRuns(mem, manifest);
-  const elf = buildMultibootElf({ entry: K.entryPa, segments: segmentsFromMemory(mem) });
-  return { elf, mem, manifest, listing: `${low.listing()}\n${high.listing()}` };
+  return { ...packKernel(mem, K.entryPa, low, high), mem, manifest };
 }
 
 function placed(va: bigint): Placed {

@@ -18,8 +18,7 @@ import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
 import { codeDescriptor32, codeDescriptor64, dataDescriptor } from './descriptors.js';
-import { buildMultibootElf, segmentsFromMemory } from './multiboot.js';
-import { buildSpaces, checkRunnable } from './kernelSpaces.js';
+import { buildSpaces, checkRunnable, packKernel } from './kernelSpaces.js';
 import { emitSerialMarker } from './serialMarker.js';
 import type { PageTables } from './pageTables.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
@@ -219,8 +218,7 @@ export function buildTestKernel(options: TestKernelOptions = {}): TestKernel {
     tableFrames: { start: frames.start, end: alloc.used },
   };
   checkKernelRuns(mem, manifest);
-  const elf = buildMultibootElf({ entry: K.entryPa, segments: segmentsFromMemory(mem) });
-  return { elf, mem, manifest, listing: `${low.listing()}\n${high.listing()}` };
+  return { ...packKernel(mem, K.entryPa, low, high), mem, manifest };
 }
 
 function placed(va: bigint): Placed {
