@@ -14,6 +14,16 @@ import { PageTables } from './pageTables.js';
 import type { FrameAllocator, SparseMemory } from './sparseMemory.js';
 import { TestKernelError, type TablesBuilder } from './testKernelError.js';
 
+/** A built test kernel: the multiboot ELF32 for `qemu-system-x86_64 -kernel` (or `qemu-system-i386`), its memory as loaded, where everything is (`M`), and its code decoded back. */
+export interface BuiltKernel<M> {
+  elf: Uint8Array;
+  /** Guest physical memory as loaded (kernel pages and tables), e.g. to walk with pagewalk. */
+  mem: SparseMemory;
+  manifest: M;
+  /** Both pieces of code decoded back, for debugging. */
+  listing: string;
+}
+
 /** The address spaces of a test kernel. */
 export interface KernelSpaces {
   /** The main tables (the entry loads them). */

@@ -21,7 +21,7 @@ import { codeDescriptor32, dataDescriptor, gate32 } from './descriptors.js';
 import type { PageTables } from './pageTables.js';
 import { emitSerialMarker } from './serialMarker.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
-import { buildSpaces, checkRunnable, packKernel } from './kernelSpaces.js';
+import { buildSpaces, checkRunnable, packKernel, type BuiltKernel } from './kernelSpaces.js';
 import { TEST_KERNEL, type Placed } from './testKernel.js';
 import type { TablesBuilder } from './testKernelError.js';
 
@@ -110,14 +110,7 @@ export interface LegacyKernelManifest {
 }
 
 /** The built kernel. */
-export interface LegacyKernel {
-  /** The multiboot ELF32 file for `qemu-system-x86_64 -kernel` (or `qemu-system-i386`). */
-  elf: Uint8Array;
-  /** Guest physical memory as loaded. */
-  mem: SparseMemory;
-  manifest: LegacyKernelManifest;
-  listing: string;
-}
+export type LegacyKernel = BuiltKernel<LegacyKernelManifest>;
 
 const K = LEGACY_KERNEL;
 const PAGE = 0x1000;

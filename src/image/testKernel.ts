@@ -18,7 +18,7 @@ import { hex } from '../paging/addr.js';
 import { pagingContext } from '../paging/mode.js';
 import { CR0, CR4, EFER } from '../paging/registers.js';
 import { codeDescriptor32, codeDescriptor64, dataDescriptor } from './descriptors.js';
-import { buildSpaces, checkRunnable, packKernel } from './kernelSpaces.js';
+import { buildSpaces, checkRunnable, packKernel, type BuiltKernel } from './kernelSpaces.js';
 import { emitSerialMarker } from './serialMarker.js';
 import type { PageTables } from './pageTables.js';
 import { FrameAllocator, SparseMemory } from './sparseMemory.js';
@@ -133,15 +133,7 @@ export interface TestKernelManifest {
 }
 
 /** The built kernel. */
-export interface TestKernel {
-  /** The multiboot ELF32 file for `qemu-system-x86_64 -kernel`. */
-  elf: Uint8Array;
-  /** Guest physical memory as loaded (kernel pages and tables), e.g. to walk with pagewalk. */
-  mem: SparseMemory;
-  manifest: TestKernelManifest;
-  /** Both pieces of code decoded back, for debugging. */
-  listing: string;
-}
+export type TestKernel = BuiltKernel<TestKernelManifest>;
 
 
 const K = TEST_KERNEL;

@@ -23,7 +23,7 @@ import { walkTask } from '../paging/walk.js';
 import type { DebugControl } from '../target/debuggee.js';
 import type { Target } from '../target/target.js';
 import { codeBits, decodeInstruction, readCodeTask } from './code.js';
-import { controlOf, guestRunState } from './driven.js';
+import { guestRunState, requireControl } from './driven.js';
 import { elfSites, type CodeSegment } from './elfCode.js';
 import { WatchError } from './errors.js';
 import type { PageFaultEvent, WatchEnd } from './events.js';
@@ -69,11 +69,7 @@ export async function pageFaultHandler(target: Target, ctx: PagingContext, cpu: 
 
 /** Catches page faults at the handler (see the file comment). Throws WatchError when the target cannot be driven or reports no IDTR. */
 export async function catchPageFaults(target: Target, options: CatchPfOptions): Promise<CatchResult> {
-  const control = controlOf(target);
-  if (!control) {
-    throw new WatchError('E_NOT_DRIVABLE', `${target.info.description} cannot be driven (no breakpoints, no steps): catch-pf needs --gdb HOST:PORT or --emu SCENARIO`);
-  }
-  return new PfCatch(target, control, options).run();
+  return new PfCatch(target, requireControl(target, 'catch-pf'), options).run();
 }
 
 class PfCatch extends GuestWatch {
@@ -124,8 +120,7 @@ class PfCatch extends GuestWatch {
       const ip = linearIp(cpu);
       const ins = decodeInstruction(await runAsync(readCodeTask(ctxNow, ip), this.target), codeBits(cpu), ip);
       if (ins?.lidt || ins?.cr0Write) {
-        const s = await this.control.step();
-        const over = await this.ended(s);
+        const over = await this.stepOver();
         if (over) return over;
         cpu = await this.target.cpuState();
       }

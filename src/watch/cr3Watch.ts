@@ -24,9 +24,8 @@ import type { DebugControl } from '../target/debuggee.js';
 import type { Target, TargetInfo } from '../target/target.js';
 import { codeBits, decodeInstruction, readCodeTask, type GuestInstruction } from './code.js';
 import { cr3Write, type Cr3Write } from './cr3Value.js';
-import { controlOf, guestRunState } from './driven.js';
+import { guestRunState, requireControl } from './driven.js';
 import { elfSites, type CodeSegment } from './elfCode.js';
-import { WatchError } from './errors.js';
 import { MAX_LOST, type Cr3WriteEvent, type HintGroup, type WatchEnd } from './events.js';
 import { GuestWatch, type GuestWatchOptions } from './guestWatch.js';
 import { scanSites, withoutFirmwareCr0, type CodeSite, type SiteKind } from './sites.js';
@@ -136,11 +135,7 @@ export async function lostRanges(target: Target, now: PagingContext, before: Pag
 
 /** Watches `target` for CR3 writes (see the file comment). Throws WatchError when it cannot be driven. */
 export async function watchCr3(target: Target, options: Cr3WatchOptions): Promise<WatchResult> {
-  const control = controlOf(target);
-  if (!control) {
-    throw new WatchError('E_NOT_DRIVABLE', `${target.info.description} cannot be driven (no breakpoints, no steps): watch-cr3 needs --gdb HOST:PORT or --emu SCENARIO`);
-  }
-  return new Cr3Watch(target, control, options).run();
+  return new Cr3Watch(target, requireControl(target, 'watch-cr3'), options).run();
 }
 
 class Cr3Watch extends GuestWatch {
@@ -173,11 +168,8 @@ class Cr3Watch extends GuestWatch {
     if (this.o.elf) this.elf.push(...elfSites(this.o.elf, codeBits(cpu)));
     await this.arm(ctx, cpu);
     if (this.o.reported != null && linearIp(cpu) === this.o.reported && (await this.decodeAt(ctx, cpu))?.cr3Source) {
-      const stop = await this.control.step();
-      if (stop.cause !== 'step') {
-        const ended = await this.ended(stop);
-        if (ended) return ended;
-      }
+      const ended = await this.stepOver();
+      if (ended) return ended;
       cpu = await this.target.cpuState();
       ctx = pagingContext(cpu, this.o.features);
       await this.arm(ctx, cpu);
@@ -192,20 +184,18 @@ class Cr3Watch extends GuestWatch {
         if (here?.cr3Source) {
           hit = { cpu, ins: here, via: 'breakpoint' };
         } else {
-          if (!here?.cr0Write) {
-            const stop = await this.control.cont();
-            const ended = await this.ended(stop);
+          // Standing on a MOV to CR0 (one of ours): step over it below; else run to the next site.
+          let ins = here?.cr0Write ? here : null;
+          if (!ins) {
+            const ended = await this.ended(await this.control.cont());
             if (ended) return ended;
             cpu = await this.target.cpuState();
+            ins = await this.decodeAt(ctx, cpu);
           }
-          const ins = await this.decodeAt(ctx, cpu);
           if (ins?.cr0Write) {
             // Paging may be turned on here: the code the sites were found in moves to its virtual addresses.
-            const stop = await this.control.step();
-            if (stop.cause !== 'step') {
-              const ended = await this.ended(stop);
-              if (ended) return ended;
-            }
+            const ended = await this.stepOver();
+            if (ended) return ended;
             cpu = await this.target.cpuState();
             const next = pagingContext(cpu, this.o.features);
             if (next.mode !== ctx.mode) await this.arm(next, cpu);
@@ -248,11 +238,8 @@ class Cr3Watch extends GuestWatch {
       // Interrupted while the event was being reported: the MOV it warned about must not run.
       if (this.o.signal?.aborted) return this.finish('interrupted', `interrupted before the mov cr3 at ${hex(event.rip)} ran: the guest stands on it`);
       // Over the MOV, and on with the new address space.
-      const stop = await this.control.step();
-      if (stop.cause !== 'step') {
-        const ended = await this.ended(stop);
-        if (ended) return ended;
-      }
+      const ended = await this.stepOver();
+      if (ended) return ended;
       cpu = await this.target.cpuState();
       if (cpu.cr3 !== event.write.cr3) {
         const reason = mismatchReason(event.write, event.rip, cpu.rip, this.target.info.kind);

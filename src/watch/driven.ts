@@ -10,6 +10,7 @@ import { EmuTarget } from '../target/emuTarget.js';
 import type { QemuMonitor } from '../target/qemuMonitor.js';
 import { RspTarget } from '../target/rspTarget.js';
 import type { Target } from '../target/target.js';
+import { WatchError } from './errors.js';
 
 /** The target underneath a wrapper that reads RAM elsewhere (`--mem-path`), else the target itself. */
 export function underneath(target: Target): Target {
@@ -22,6 +23,15 @@ export function controlOf(target: Target): DebugControl | null {
   if (isDebuggee(target)) return target.control;
   const t = underneath(target);
   return isDebuggee(t) ? t.control : null;
+}
+
+/** The controls of `target` for `command`; throws WatchError E_NOT_DRIVABLE when it has none (a dump, QMP alone). */
+export function requireControl(target: Target, command: string): DebugControl {
+  const control = controlOf(target);
+  if (!control) {
+    throw new WatchError('E_NOT_DRIVABLE', `${target.info.description} cannot be driven (no breakpoints, no steps): ${command} needs --gdb HOST:PORT or --emu SCENARIO`);
+  }
+  return control;
 }
 
 /** Where the guest stands (a linear address, see linearIp), with as little as the target allows: one `g` from a gdbstub, the CPU's field in the emulator. */

@@ -85,6 +85,11 @@ export abstract class GuestWatch {
     }
   }
 
+  /** Executes the instruction the guest stands on: the watch's end when that step ended it (a triple fault, an exit...), else null. */
+  protected async stepOver(): Promise<WatchEnd | null> {
+    return this.ended(await this.control.step());
+  }
+
   /** Explains the triple fault from the state the guest was kept in, and ends the watch. */
   protected async shutdown(): Promise<WatchEnd> {
     const o = this.options;

@@ -4,19 +4,17 @@
  * process, read back with --gdb/--qmp), `emu --list`, bad input, and the real process ending on
  * SIGINT/SIGTERM with exit 0, after QEMU's goodbyes (SHUTDOWN host-signal, W00).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
 import { SCENARIOS, findScenario } from '../../src/emu/scenarios/index.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { RspClient } from '../../src/rsp/client.js';
 import { cli } from '../helpers/cli.js';
+import { spawnEmu } from '../helpers/emuProcess.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dirs: string[] = [];
 
 afterEach(() => {
@@ -154,25 +152,6 @@ describe('pagewalk emu', () => {
 });
 
 describe('the real process', () => {
-  /** Starts `pagewalk emu ARGS --json` from the sources in a child process; resolves with its first line. */
-  async function spawnEmu(argv: string[]): Promise<{ child: ChildProcess; info: { gdb: string; qmp: string | null }; exited: Promise<number | null>; stderr: () => string }> {
-    const script = `const { run } = await import(${JSON.stringify(join(ROOT, 'src/cli/main.ts'))}); process.exitCode = await run(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'emu', ...argv, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (err += d));
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    const deadline = Date.now() + 30_000;
-    while (!out.includes('\n')) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        child.kill('SIGKILL');
-        throw new Error(`pagewalk emu did not start: ${err}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return { child, info: JSON.parse(out.split('\n')[0]!) as { gdb: string; qmp: string | null }, exited, stderr: () => err };
-  }
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`${signal} closes the sockets (SHUTDOWN host-signal on QMP, W00 on the gdbstub) and exits 0`, async () => {

@@ -7,18 +7,17 @@
  * Where gdb is not installed this is skipped with a visible notice, or fails with
  * PAGEWALK_REQUIRE_GDB=1 (which .ci/run sets after installing GDB).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { Machine } from '../../src/emu/index.js';
 import { findScenario } from '../../src/emu/scenarios/index.js';
 import { QmpClient } from '../../src/qmp/client.js';
+import { spawnEmu } from '../helpers/emuProcess.js';
 import { describeGdb } from '../proxy/gdbMi.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** gdb on PATH, or null. */
 function findGdb(): string | null {
@@ -48,23 +47,8 @@ function gdbBatch(commands: string[]): Promise<{ stdout: string; stderr: string 
 
 /** `pagewalk emu ... --json` from the sources; resolves once it says where it listens. */
 async function startEmu(argv: string[]): Promise<{ child: ChildProcess; gdb: string; qmp: string; exited: Promise<number | null> }> {
-  const script = `const { run } = await import(${JSON.stringify(join(ROOT, 'src/cli/main.ts'))}); process.exitCode = await run(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, 'emu', ...argv, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('\n')) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`pagewalk emu did not start: ${err}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const info = JSON.parse(out.split('\n')[0]!) as { gdb: string; qmp: string };
-  return { child, gdb: info.gdb, qmp: info.qmp, exited };
+  const emu = await spawnEmu(argv);
+  return { child: emu.child, gdb: emu.info.gdb, qmp: emu.info.qmp!, exited: emu.exited };
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;

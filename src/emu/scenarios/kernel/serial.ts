@@ -5,6 +5,7 @@
  */
 import { byte, type Assembler } from '../../../asm/index.js';
 import { al, cl, dx, eax, ecx, edi, r8, rax, rsi } from '../../../asm/registers.js';
+import { emitSerialSetup } from '../../../image/serialMarker.js';
 import { LAYOUT } from '../layout.js';
 
 const COM1 = LAYOUT.serialPort;
@@ -15,16 +16,8 @@ const COM1 = LAYOUT.serialPort;
  * clobbers rax, rcx, rdx, rdi, r8).
  */
 export function emitSerial(a: Assembler): void {
-  // 115200 baud (divisor 1), 8N1, FIFOs on, no interrupts, DTR and RTS.
   a.label('serial_init');
-  const outb = (port: number, value: number) => a.mov(dx, port).mov(al, value).out(dx, al);
-  outb(COM1 + 1, 0x00);
-  outb(COM1 + 3, 0x80);
-  outb(COM1 + 0, 0x01);
-  outb(COM1 + 1, 0x00);
-  outb(COM1 + 3, 0x03);
-  outb(COM1 + 2, 0xc7);
-  outb(COM1 + 4, 0x03);
+  emitSerialSetup(a, COM1);
   a.ret();
 
   a.label('putc')
